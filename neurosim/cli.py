@@ -1,0 +1,81 @@
+"""The ``neurosim`` command line.
+
+Each subcommand lives in the module that does the work and exposes ``add_arguments(parser)``
+and ``main(args)``; this file only routes. Modules are imported when their command runs, so an
+optional extra (torch, nir) that is not installed breaks only its own command. Errors from
+neurosim print as one line, without a traceback, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import NeurosimError
+
+COMMANDS = {
+    "simulate": ("neurosim.commands", "simulate", "simulate a model and write counts and energy"),
+    "inspect": ("neurosim.commands", "inspect", "show a model's graph, shapes and core map"),
+    "profiles": ("neurosim.hardware.commands", "profiles", "list and validate hardware profiles"),
+    "report": ("neurosim.reports.commands", "report", "energy breakdown report from a run"),
+    "compare": ("neurosim.reports.commands", "compare", "compare runs layer by layer"),
+    "sweep": ("neurosim.reports.commands", "sweep", "run an N × T grid and report it"),
+    "import-nir": ("neurosim.importers.commands", "import_nir", "import a NIR graph"),
+    "export-nir": ("neurosim.importers.commands", "export_nir", "export a model to NIR"),
+    "train": ("neurosim.train.commands", "train", "train a model (extra: train)"),
+}
+
+
+def _load(name: str):
+    module, prefix, _ = COMMANDS[name]
+    try:
+        mod = importlib.import_module(module)
+        return getattr(mod, f"{prefix}_arguments"), getattr(mod, f"{prefix}_main")
+    except (ImportError, AttributeError) as err:
+        return None, err
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, _, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or only == name:
+            add_arguments, main = _load(name)
+            if add_arguments is not None:
+                add_arguments(p)
+                p.set_defaults(_main=main)
+            else:
+                p.set_defaults(_unavailable=main)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+        print(f"neurosim {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 1
+    if hasattr(args, "_unavailable"):
+        print(f"neurosim {args.command}: not available: {args._unavailable}", file=sys.stderr)
+        return 2
+    try:
+        return int(args._main(args) or 0)
+    except NeurosimError as err:
+        print(f"neurosim {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

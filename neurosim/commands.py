@@ -1,0 +1,130 @@
+"""``neurosim simulate`` and ``neurosim inspect``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .compiler import Widths, compile_graph
+from .model.io import load_model
+
+SIM_COLUMNS = ["layer", "kind", "neurons", "events_in", "events_out", "synapse_visits",
+               "potential_reads", "weight_reads", "acc_ops", "mac_ops"]
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None, lambda: None
+    from tqdm.auto import tqdm
+    bar = tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
+    return bar.update, bar.close
+
+
+def simulate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model directory (manifest.yaml + weights.npz)")
+    p.add_argument("--hw", help="hardware profile YAML (adds energy columns and energy.csv)")
+    p.add_argument("--input", help="inputs: npz (images or events), CIFAR-10 .bin, idx file; "
+                                   "default: the model's samples.npz")
+    p.add_argument("--samples", type=int, help="simulate a stratified subset of this many inputs")
+    p.add_argument("-T", "--timesteps", type=int, help="override the model's timesteps")
+    p.add_argument("-N", "--levels", type=int, help="override every neuron's number of levels")
+    p.add_argument("--engine", choices=("event", "reference"), default=None,
+                   help="event-driven engine (default when available) or dense reference")
+    p.add_argument("--add-mode", choices=("forward", "merge"),
+                   help="how residual adds move events (default: the profile's, else forward)")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling inputs")
+    p.add_argument("--out", help="output directory for layers.csv, summary.json, energy.csv")
+    p.add_argument("--no-float", action="store_true", help="skip the float-model accuracy run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+
+
+def default_engine() -> str:
+    try:
+        import neurosim.engine  # noqa: F401
+        return "event"
+    except ImportError:
+        return "reference"
+
+
+def simulate_main(args) -> int:
+    from .simulate import prepare_inputs, simulate
+
+    engine = args.engine or default_engine()
+    graph = load_model(args.model)
+    t = args.timesteps or graph.timesteps
+    data = prepare_inputs(Path(args.model), args.input, args.samples, t, args.seed)
+    update, close = _progress(len(data), f"simulate ({engine})", not args.quiet)
+    try:
+        sim = simulate(args.model, hw=args.hw, inputs=data, timesteps=args.timesteps,
+                       levels=args.levels, engine=engine, add_mode=args.add_mode, seed=args.seed,
+                       float_reference=not args.no_float, progress=update)
+    finally:
+        close()
+    if args.out:
+        sim.write(args.out)
+    if not args.quiet:
+        print_simulation(sim)
+        if args.out:
+            print(f"\nwrote {args.out}/ (layers.csv, timesteps.csv, summary.json"
+                  f"{', energy.csv' if sim.energy is not None else ''})")
+    return 0
+
+
+def print_simulation(sim) -> None:
+    s = sim.summary()
+    acc = "n/a" if s["accuracy"] is None else f"{100 * s['accuracy']:.2f}%"
+    facc = "" if s["float_accuracy"] is None else f" (float model {100 * s['float_accuracy']:.2f}%)"
+    print(f"{s['network']}: {s['samples']} samples, T={s['timesteps']}, N={s['levels']}, "
+          f"engine={s['engine']}, add mode={s['add_mode']}")
+    print(f"accuracy {acc}{facc}; {s['events_per_sample']:.0f} events and "
+          f"{s['synapse_visits_per_sample']:.3g} synapse visits per sample")
+    if sim.energy is not None:
+        print()
+        print(sim.energy.paper_table_text())
+        return
+    table = sim.counts.table()
+    per = table[SIM_COLUMNS].copy()
+    for col in SIM_COLUMNS[3:]:
+        per[col] = per[col] / max(s["samples"], 1)
+    with pd.option_context("display.width", 160, "display.max_columns", 20,
+                           "display.float_format", "{:.4g}".format):
+        print("\nper sample:")
+        print(per.to_string(index=False))
+
+
+def inspect_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model directory")
+    p.add_argument("--hw", help="hardware profile: show the core map and SRAM sizes")
+
+
+def inspect_main(args) -> int:
+    graph = load_model(args.model)
+    rows = pd.DataFrame(graph.summary())
+    print(f"{graph.name}: {len(graph)} nodes, {graph.parameter_count():,} parameters, "
+          f"{graph.neuron_count():,} neurons, T={graph.timesteps}")
+    for key, value in (graph.meta or {}).items():
+        if not isinstance(value, (dict, list)):
+            print(f"  {key}: {value}")
+    with pd.option_context("display.width", 160, "display.max_rows", 500):
+        print(rows.to_string(index=False))
+    if args.hw:
+        from .compiler import map_to_cores, core_table
+        from .hardware import load_profile
+        profile = load_profile(args.hw)
+        net = map_to_cores(compile_graph(graph, profile.widths, add_mode=profile.add_mode),
+                           profile)
+        print(f"\ncore map on {profile.name}:")
+        with pd.option_context("display.width", 160, "display.max_rows", 500):
+            print(core_table(net, profile).to_string(index=False))
+    else:
+        net = compile_graph(graph, Widths())
+        print("\nlayers as compiled (16-bit default widths):")
+        for layer in net.layers:
+            srcs = ", ".join(f"{p.kind}<-{p.source}" for p in layer.projections)
+            pool = f" pool={layer.pool.kind}{layer.pool.kernel[0]}" if layer.pool else ""
+            print(f"  {layer.name:12s} {layer.mode:8s} {'x'.join(map(str, layer.shape)):>12s}"
+                  f"  θ={layer.threshold}{pool}  [{srcs}]")
+    return 0

@@ -1,0 +1,280 @@
+"""Input loaders: images (npz, JPEG npz, CIFAR-10 binary batches, Fashion-MNIST idx) and event
+streams (a DVS recording as (t, x, y, polarity) events in npz, binned into T frames).
+
+Every loader returns a ``Dataset`` of non-negative integers: images as uint8 (N, C, H, W) fed to
+the first layer directly (analog encoding, one frame repeated every timestep), event streams as
+per-timestep counts (N, T, 2, H, W). The model's Input.scale turns these integers into the
+values the network was trained on. Nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                   "truck")
+
+
+@dataclass
+class Dataset:
+    """Integer inputs and their labels. ``frames`` is True when inputs carry a time axis."""
+
+    inputs: np.ndarray  # (N, C, H, W) uint8, or (N, T, C, H, W) integer counts
+    labels: np.ndarray  # (N,) int64; -1 where unknown
+    source: str
+    frames: bool = False
+
+    def __len__(self):
+        return len(self.inputs)
+
+    def subset(self, indices) -> "Dataset":
+        idx = np.asarray(indices, np.int64)
+        return Dataset(self.inputs[idx], self.labels[idx], self.source, self.frames)
+
+
+def stratified_indices(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """k indices drawn evenly across classes with a seeded generator (never the first k: the
+    CIFAR-10 copy is sorted by class). Sorted, so runs read inputs in a stable order."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    if k <= 0:
+        raise InputError(f"expected a positive number of samples, got {k}", "samples")
+    if k >= n:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    per_class = {c: rng.permutation(np.flatnonzero(labels == c)) for c in classes}
+    chosen, i = [], 0
+    while len(chosen) < k:
+        for c in classes:
+            if i < len(per_class[c]) and len(chosen) < k:
+                chosen.append(per_class[c][i])
+        i += 1
+    return np.sort(np.asarray(chosen, np.int64))
+
+
+def _to_nchw(images: np.ndarray, where: str) -> np.ndarray:
+    if images.ndim == 3:  # (N, H, W): one channel
+        return images[:, None]
+    if images.ndim != 4:
+        raise InputError(f"expected images of shape (N, H, W, C) or (N, C, H, W), got "
+                         f"{images.shape}", where, "images")
+    if images.shape[-1] in (1, 2, 3) and images.shape[1] not in (1, 2, 3):
+        return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    return images
+
+
+def _check_images(images: np.ndarray, where: str) -> np.ndarray:
+    if not np.issubdtype(images.dtype, np.integer):
+        if np.issubdtype(images.dtype, np.floating) and images.size and \
+                np.all(np.isfinite(images)) and images.min() >= 0 and images.max() <= 1:
+            raise InputError("holds float images in [0, 1]; store them as uint8 (round(x·255)) "
+                             "so the input is exact", where, "images")
+        raise InputError(f"expected integer pixel values, got {images.dtype}", where, "images")
+    if images.size and (images.min() < 0 or images.max() > 255):
+        raise InputError(f"pixel values must lie in [0, 255], got [{images.min()}, "
+                         f"{images.max()}]", where, "images")
+    return images.astype(np.uint8)
+
+
+def _open_npz(path: Path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        raise InputError(f"cannot be read as npz: {err}", str(path)) from None
+
+
+def _read_key(npz, key: str, where: str) -> np.ndarray:
+    try:
+        return npz[key]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        raise InputError(f"array {key!r} is corrupt or truncated: {err}", where, key) from None
+
+
+def _decode_jpegs(blob: np.ndarray, offsets: np.ndarray, where: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(blob) \
+            or np.any(np.diff(offsets) <= 0):
+        raise InputError("offsets must start at 0, increase, and end at len(jpeg)", where,
+                         "offsets")
+    images = []
+    for i in range(len(offsets) - 1):
+        try:
+            img = Image.open(io.BytesIO(blob[offsets[i]:offsets[i + 1]].tobytes()))
+            images.append(np.asarray(img.convert("RGB")))
+        except (UnidentifiedImageError, OSError) as err:
+            raise InputError(f"image {i} is not a readable JPEG: {err}", where, "jpeg") from None
+    return np.stack(images)
+
+
+def load_npz_images(path) -> Dataset:
+    """An npz with ``images`` (uint8, NHWC or NCHW) and ``labels``, or ``jpeg`` + ``offsets``
+    + ``labels`` (the CIFAR-10 JPEG-Q75 copy), or event ``t, x, y, p`` arrays (see
+    load_events)."""
+    path = Path(path)
+    where = str(path)
+    with _open_npz(path) as npz:
+        keys = set(npz.files)
+        if {"t", "x", "y", "p"} <= keys:
+            raise InputError("holds an event stream; load it with load_events (neurosim "
+                             "simulate --input FILE.npz --events)", where)
+        if "images" in keys:
+            images = _read_key(npz, "images", where)
+        elif {"jpeg", "offsets"} <= keys:
+            images = _decode_jpegs(_read_key(npz, "jpeg", where),
+                                   _read_key(npz, "offsets", where), where)
+        else:
+            raise InputError(f"expected arrays 'images' (or 'jpeg' and 'offsets') and "
+                             f"'labels'; found {sorted(keys)}", where)
+        labels = _read_key(npz, "labels", where) if "labels" in keys else \
+            np.full(len(images), -1)
+    images = _check_images(_to_nchw(np.asarray(images), where), where)
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    if len(labels) != len(images):
+        raise InputError(f"{len(labels)} labels for {len(images)} images", where, "labels")
+    return Dataset(images, labels, where)
+
+
+def load_cifar10_bin(path) -> Dataset:
+    """A CIFAR-10 binary batch (``data_batch_1.bin``): records of 1 label byte + 3072 pixels."""
+    path = Path(path)
+    raw = np.fromfile(path, np.uint8)
+    if raw.size == 0 or raw.size % 3073:
+        raise InputError(f"size {raw.size} bytes is not a multiple of 3073 (1 label + 32·32·3 "
+                         "pixels): truncated or not a CIFAR-10 binary batch", str(path))
+    rec = raw.reshape(-1, 3073)
+    labels = rec[:, 0].astype(np.int64)
+    if labels.max() > 9:
+        raise InputError(f"label {labels.max()} out of range 0..9: not a CIFAR-10 batch",
+                         str(path), "labels")
+    return Dataset(rec[:, 1:].reshape(-1, 3, 32, 32).copy(), labels, str(path))
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (OSError, EOFError) as err:
+        raise InputError(f"cannot be read: {err}", str(path)) from None
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08:
+        raise InputError("not an idx file of unsigned bytes (bad magic number)", str(path))
+    ndim = data[3]
+    dims = np.frombuffer(data[4:4 + 4 * ndim], ">u4").astype(np.int64)
+    body = np.frombuffer(data[4 + 4 * ndim:], np.uint8)
+    if len(dims) != ndim or body.size != int(np.prod(dims)):
+        raise InputError(f"header says {tuple(dims)} values, file holds {body.size}: truncated",
+                         str(path))
+    return body.reshape(tuple(dims))
+
+
+def load_idx(images_path, labels_path=None) -> Dataset:
+    """MNIST/Fashion-MNIST idx files (optionally gzipped); labels are found beside the images."""
+    images_path = Path(images_path)
+    if labels_path is None:
+        labels_path = images_path.with_name(images_path.name.replace("images-idx3", "labels-idx1"))
+    images = _read_idx(images_path)
+    labels = _read_idx(Path(labels_path)).astype(np.int64)
+    if len(labels) != len(images):
+        raise InputError(f"{len(labels)} labels for {len(images)} images", str(labels_path))
+    return Dataset(images[:, None].copy(), labels, str(images_path))
+
+
+def fashion_mnist(split: str = "test", root=FASHION_MNIST_DIR) -> Dataset:
+    """Fashion-MNIST from Debian's dataset-fashion-mnist package."""
+    prefix = {"test": "t10k", "train": "train"}[split]
+    path = Path(root) / f"{prefix}-images-idx3-ubyte.gz"
+    if not path.exists():
+        raise InputError("not found; install Debian's dataset-fashion-mnist package", str(path))
+    return load_idx(path)
+
+
+def bin_events(t, x, y, p, timesteps: int, size: tuple[int, int], split_by: str = "number",
+               where: str = "events") -> np.ndarray:
+    """Integrate a recording's events into T frames of per-polarity counts (T, 2, H, W).
+
+    ``split_by="number"``: T slices with equal event counts (SpikingJelly's default, used by
+    Fang et al. 2021 for CIFAR10-DVS); ``"time"``: T equal time windows.
+    """
+    t, x, y, p = (np.asarray(a).reshape(-1) for a in (t, x, y, p))
+    h, w = size
+    if not (len(t) == len(x) == len(y) == len(p)):
+        raise InputError(f"t, x, y, p have different lengths {len(t)}, {len(x)}, {len(y)}, "
+                         f"{len(p)}", where)
+    if len(t) and (x.min() < 0 or x.max() >= w or y.min() < 0 or y.max() >= h):
+        raise InputError(f"event coordinates outside the {w}x{h} sensor (x in [{x.min()}, "
+                         f"{x.max()}], y in [{y.min()}, {y.max()}])", where, "x")
+    if len(t) and np.any(np.diff(t) < 0):
+        raise InputError("timestamps must be sorted", where, "t")
+    pol = (np.asarray(p) > 0).astype(np.int64)
+    frames = np.zeros((timesteps, 2, h, w), np.int32)
+    n = len(t)
+    if n == 0:
+        return frames
+    if split_by == "number":
+        slot = (np.arange(n) * timesteps) // n
+    elif split_by == "time":
+        span = max(int(t[-1]) - int(t[0]), 1)
+        slot = np.minimum(((t - t[0]) * timesteps) // span, timesteps - 1).astype(np.int64)
+    else:
+        raise InputError(f"unknown split_by {split_by!r}; expected 'number' or 'time'", where,
+                         "split_by")
+    np.add.at(frames, (slot, pol, y.astype(np.int64), x.astype(np.int64)), 1)
+    return frames
+
+
+def load_events(path, timesteps: int, size: tuple[int, int] | None = None,
+                split_by: str = "number") -> Dataset:
+    """Event recordings in npz: ``t, x, y, p`` (one recording) or with ``offsets`` (n + 1) and
+    ``labels`` for several; the sensor size comes from ``height``/``width`` or ``size``."""
+    path = Path(path)
+    where = str(path)
+    with _open_npz(path) as npz:
+        missing = {"t", "x", "y", "p"} - set(npz.files)
+        if missing:
+            raise InputError(f"missing event arrays {sorted(missing)}", where)
+        t, x, y, p = (_read_key(npz, k, where) for k in "txyp")
+        if size is None:
+            if {"height", "width"} <= set(npz.files):
+                size = (int(npz["height"]), int(npz["width"]))
+            else:
+                size = (int(y.max()) + 1, int(x.max()) + 1) if len(x) else (1, 1)
+        offsets = _read_key(npz, "offsets", where) if "offsets" in npz.files else \
+            np.array([0, len(t)])
+        labels = _read_key(npz, "labels", where) if "labels" in npz.files else \
+            np.full(len(offsets) - 1, -1)
+    if len(labels) != len(offsets) - 1:
+        raise InputError(f"{len(labels)} labels for {len(offsets) - 1} recordings", where, "labels")
+    frames = [bin_events(t[a:b], x[a:b], y[a:b], p[a:b], timesteps, size, split_by, where)
+              for a, b in zip(offsets[:-1], offsets[1:])]
+    return Dataset(np.stack(frames), np.asarray(labels, np.int64), where, frames=True)
+
+
+def load_inputs(path, timesteps: int = 1, events: bool | None = None) -> Dataset:
+    """Pick the loader from the file: npz (images, JPEG or events), .bin, idx(.gz)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", str(path))
+    name = path.name
+    if name.endswith(".bin"):
+        return load_cifar10_bin(path)
+    if "idx3-ubyte" in name:
+        return load_idx(path)
+    if name.endswith(".npz"):
+        with _open_npz(path) as npz:
+            is_events = {"t", "x", "y", "p"} <= set(npz.files)
+        if events or is_events:
+            return load_events(path, timesteps)
+        return load_npz_images(path)
+    raise InputError("unknown input format; expected .npz, a CIFAR-10 .bin batch or an idx file",
+                     str(path))

@@ -1,0 +1,40 @@
+"""One error tree for everything a user can get wrong.
+
+Every error names where the problem is (a file, a node, a profile field) and what was expected, so
+the CLI can print it as one line without a traceback:
+
+    hw.yaml: memories.weights.bits: expected an integer in [1, 32], got 40
+"""
+
+from __future__ import annotations
+
+
+class NeurosimError(ValueError):
+    """Base class. ``where`` is a file name or object name; ``field`` a dotted path inside it."""
+
+    def __init__(self, message: str, where: str | None = None, field: str | None = None):
+        self.message = message
+        self.where = where
+        self.field = field
+        parts = [p for p in (where, field) if p]
+        super().__init__(": ".join(parts + [message]))
+
+
+class ModelError(NeurosimError):
+    """A network graph, node or model file is invalid."""
+
+
+class ProfileError(NeurosimError):
+    """A hardware profile is invalid."""
+
+
+class InputError(NeurosimError):
+    """Input data (images, event streams, arguments) is invalid."""
+
+
+class CompileError(NeurosimError):
+    """A network cannot be mapped onto the hardware described by a profile."""
+
+
+class ConversionError(NeurosimError):
+    """A file from another framework (NIR, torch) cannot be imported."""

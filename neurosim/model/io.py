@@ -1,0 +1,231 @@
+"""The native model format: a directory with a human-readable manifest and a compressed npz.
+
+    MODEL/
+      manifest.yaml   format, version, graph (nodes, attributes, neuron settings N/T/Vth),
+                      provenance (dataset, accuracy, training settings), sha256 of weights.npz
+      weights.npz     every parameter array as "<node>/<field>" (float32 or float16), no pickle
+
+``save_model`` writes both files atomically (a temporary directory renamed into place), so a
+failed save leaves no half model. ``load_model`` checks the format version, the checksum, and
+that every array the manifest lists is present with the listed shape, and raises ModelError
+naming the file and field otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..errors import ModelError
+from .graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d,
+                    Neuron, Node, NODE_TYPES)
+from .neurons import NeuronSpec
+
+FORMAT = "neurosim-model"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.yaml"
+WEIGHTS = "weights.npz"
+STORAGE_DTYPES = {"float32": np.float32, "float16": np.float16}
+
+
+def _attributes(node: Node) -> dict:
+    """The non-array fields of a node, as plain YAML values."""
+    if isinstance(node, Input):
+        return {"shape": list(node.shape), "scale": float(node.scale)}
+    if isinstance(node, Conv2d):
+        return {"stride": list(node.stride), "padding": list(node.padding)}
+    if isinstance(node, BatchNorm):
+        return {"eps": float(node.eps)}
+    if isinstance(node, Neuron):
+        return {"neuron": node.spec.to_dict()}
+    if isinstance(node, (MaxPool2d, AvgPool2d)):
+        return {"kernel": None if node.kernel is None else list(node.kernel),
+                "stride": None if node.stride is None else list(node.stride)}
+    return {}
+
+
+def _build_node(entry: dict, arrays: dict, where: str, index: int) -> Node:
+    field = f"graph[{index}]"
+    if not isinstance(entry, dict):
+        raise ModelError(f"expected a mapping, got {type(entry).__name__}", where, field)
+    kind, name = entry.get("type"), entry.get("name")
+    if kind not in NODE_TYPES:
+        raise ModelError(f"unknown node type {kind!r}; expected one of {sorted(NODE_TYPES)}",
+                         where, f"{field}.type")
+    inputs = entry.get("inputs", [])
+    attrs = dict(entry.get("attributes") or {})
+    try:
+        if kind == "Input":
+            return Input(name, shape=tuple(attrs["shape"]), scale=attrs["scale"])
+        if kind == "Add":
+            return Add(name, args=tuple(inputs))
+        (src,) = inputs
+        if kind in ("Conv2d", "Linear"):
+            extra = {k: tuple(v) for k, v in attrs.items()}
+            return NODE_TYPES[kind](name, input=src, weight=arrays["weight"],
+                                    bias=arrays.get("bias"), **extra)
+        if kind == "BatchNorm":
+            return BatchNorm(name, input=src, eps=attrs["eps"], **arrays)
+        if kind == "Neuron":
+            return Neuron(name, input=src, spec=NeuronSpec.from_dict(attrs["neuron"]))
+        if kind in ("MaxPool2d", "AvgPool2d"):
+            return NODE_TYPES[kind](name, input=src, kernel=attrs["kernel"], stride=attrs["stride"])
+        return Flatten(name, input=src)
+    except ModelError as err:
+        raise ModelError(err.message, where, f"{field} ({name}).{err.field or ''}".rstrip(".")) \
+            from None
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelError(f"malformed {kind} node {name!r}: {err!r}", where, field) from None
+
+
+def graph_to_manifest(graph: Graph, dtype: str = "float32") -> tuple[dict, dict[str, np.ndarray]]:
+    """The manifest dictionary and the arrays (keyed "<node>/<field>") of a graph."""
+    if dtype not in STORAGE_DTYPES:
+        raise ModelError(f"unknown storage dtype {dtype!r}; expected one of {list(STORAGE_DTYPES)}",
+                         graph.name, "dtype")
+    entries, arrays = [], {}
+    for node in graph.nodes:
+        listed = {}
+        for key, arr in node.arrays().items():
+            stored = np.ascontiguousarray(arr, dtype=STORAGE_DTYPES[dtype])
+            arrays[f"{node.name}/{key}"] = stored
+            listed[key] = {"shape": list(arr.shape), "dtype": dtype}
+        entry = {"name": node.name, "type": type(node).__name__, "inputs": list(node.inputs)}
+        attrs = _attributes(node)
+        if attrs:
+            entry["attributes"] = attrs
+        if listed:
+            entry["arrays"] = listed
+        entries.append(entry)
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": graph.name,
+        "timesteps": graph.timesteps,
+        "output": graph.output,
+        "summary": {"parameters": graph.parameter_count(), "neurons": graph.neuron_count(),
+                    "levels": sorted({n.spec.levels for n in graph.neurons()})},
+        "provenance": graph.meta,
+        "graph": entries,
+    }
+    return manifest, arrays
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_model(graph: Graph, path, dtype: str = "float32", overwrite: bool = True) -> Path:
+    """Write ``graph`` to the directory ``path`` (created, or replaced when ``overwrite``)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ModelError("already exists (pass overwrite=True to replace it)", str(path))
+    manifest, arrays = graph_to_manifest(graph, dtype)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        np.savez_compressed(tmp / WEIGHTS, **arrays)
+        manifest["weights_sha256"] = _sha256(tmp / WEIGHTS)
+        with open(tmp / MANIFEST, "w") as fh:
+            yaml.safe_dump(manifest, fh, sort_keys=False, default_flow_style=None, width=100)
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def read_manifest(path) -> dict:
+    """The manifest of a model directory, checked for format and version."""
+    path = Path(path)
+    where = str(path / MANIFEST)
+    if not path.is_dir():
+        raise ModelError("is not a model directory (expected manifest.yaml and weights.npz)",
+                         str(path))
+    if not (path / MANIFEST).is_file():
+        raise ModelError("missing", where)
+    try:
+        with open(path / MANIFEST) as fh:
+            manifest = yaml.safe_load(fh)
+    except yaml.YAMLError as err:
+        raise ModelError(f"not valid YAML: {err}", where) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelError(f"not a neurosim model manifest (format must be {FORMAT!r})", where,
+                         "format")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise ModelError(f"expected a positive integer, got {version!r}", where, "format_version")
+    if version > FORMAT_VERSION:
+        raise ModelError(f"format version {version} is newer than this neurosim supports "
+                         f"({FORMAT_VERSION}); upgrade neurosim", where, "format_version")
+    for key in ("name", "timesteps", "output", "graph"):
+        if key not in manifest:
+            raise ModelError("required key is missing", where, key)
+    if not isinstance(manifest["graph"], list):
+        raise ModelError("expected a list of nodes", where, "graph")
+    return manifest
+
+
+def _read_arrays(path: Path, manifest: dict) -> dict[str, np.ndarray]:
+    where = str(path / WEIGHTS)
+    if not (path / WEIGHTS).is_file():
+        raise ModelError("missing", where)
+    expected = manifest.get("weights_sha256")
+    if expected is not None and _sha256(path / WEIGHTS) != expected:
+        raise ModelError("checksum does not match the manifest's weights_sha256 (the file was "
+                         "modified or truncated)", where)
+    try:
+        with np.load(path / WEIGHTS, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        raise ModelError(f"cannot be read as npz: {err}", where) from None
+
+
+def load_model(path) -> Graph:
+    """Load a model directory written by ``save_model`` (or by ``neurosim train``)."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    stored = _read_arrays(path, manifest)
+    where = str(path / MANIFEST)
+    nodes, used = [], set()
+    for index, entry in enumerate(manifest["graph"]):
+        listed = (entry.get("arrays") or {}) if isinstance(entry, dict) else {}
+        arrays = {}
+        for key, info in listed.items():
+            name = f"{entry.get('name')}/{key}"
+            if name not in stored:
+                raise ModelError(f"array {name!r} listed in the manifest is missing from "
+                                 f"{WEIGHTS}", where, f"graph[{index}].arrays.{key}")
+            arr = stored[name]
+            if list(arr.shape) != list(info.get("shape", [])):
+                raise ModelError(f"array {name!r} has shape {list(arr.shape)}, manifest says "
+                                 f"{info.get('shape')}", where, f"graph[{index}].arrays.{key}")
+            arrays[key] = arr.astype(np.float32)
+            used.add(name)
+        nodes.append(_build_node(entry, arrays, where, index))
+    extra = sorted(set(stored) - used)
+    if extra:
+        raise ModelError(f"{WEIGHTS} holds arrays the manifest does not list: {extra[:5]}", where,
+                         "graph")
+    try:
+        return Graph(nodes, manifest["output"], manifest["name"], manifest["timesteps"],
+                     meta=manifest.get("provenance") or {})
+    except ModelError as err:
+        raise ModelError(str(err), where) from None

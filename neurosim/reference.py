@@ -1,0 +1,233 @@
+"""The dense reference simulator: the oracle the event engine must match exactly.
+
+It runs a compiled network (integer fixed point, or float64 for the float model) one layer at a
+time on whole batches with numpy, and derives every count analytically from the dense activity:
+the synapses an event reaches come from a per-position reach map, not from visiting them. The
+event engine visits synapses one event at a time; agreement of the two is the main correctness
+test (DESIGN.md).
+
+Per timestep and layer (DESIGN.md "Semantics"):
+
+    v ← decay(v) (LIF) ; v ← v + bias + Σ_projections ⌊(W ⊛ z_source(t)) / 2^shift⌋
+    v ← clip(v, v_min, v_max)          saturation, once, when the potential is read to fire
+    z = clip(floor(v / θ), 0, N) ; v ← v − z·θ (soft reset) ; out = pool(z)
+
+Integer arithmetic is exact: products are formed in float64 only while they stay below 2^53.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .compiler import CompiledNetwork, Layer, Projection
+from .counters import RunCounts, charge_projection, charge_timestep
+from .errors import InputError
+
+
+@dataclass
+class RunResult:
+    """What a simulation returns: logits, per-layer output levels (if recorded) and counts."""
+
+    net: CompiledNetwork
+    counts: RunCounts
+    logits: np.ndarray  # (B, classes) float64
+    levels: dict[str, np.ndarray] = field(default_factory=dict)  # name → (T, B, *out_shape)
+    labels: np.ndarray | None = None
+    timing: dict = field(default_factory=dict)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return np.argmax(self.logits, axis=1)
+
+    @property
+    def accuracy(self) -> float | None:
+        if self.labels is None or len(self.labels) == 0:
+            return None
+        return float(np.mean(self.predictions == self.labels))
+
+
+def conv_reach(in_size: int, kernel: int, stride: int, padding: int, out_size: int) -> np.ndarray:
+    """For each input coordinate, how many output coordinates a kernel tap connects it to."""
+    reach = np.zeros(in_size, np.int64)
+    for i in range(in_size):
+        for k in range(kernel):
+            o, r = divmod(i + padding - k, stride)
+            if r == 0 and 0 <= o < out_size:
+                reach[i] += 1
+    return reach
+
+
+def reach_map(p: Projection, layer: Layer) -> np.ndarray:
+    """Synapses reached by one event at each source position: (C_in, H, W) or (N_in,)."""
+    if p.kind == "conv":
+        cout, _, kh, kw = p.weight.shape
+        _, h, w = p.in_shape
+        ry = conv_reach(h, kh, p.stride[0], p.padding[0], layer.shape[1])
+        rx = conv_reach(w, kw, p.stride[1], p.padding[1], layer.shape[2])
+        return np.broadcast_to(cout * np.outer(ry, rx), p.in_shape)
+    if p.kind == "linear":
+        return np.full(p.in_shape, p.weight.shape[0], np.int64)
+    return np.ones(p.in_shape, np.int64)
+
+
+def _conv(x: np.ndarray, w: np.ndarray, stride, padding, out_hw) -> np.ndarray:
+    """Dense 2-D convolution (cross-correlation) of a batch, in float64."""
+    ph, pw = padding
+    x = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    kh, kw = w.shape[2:]
+    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    win = win[:, :, ::stride[0], ::stride[1]][:, :, :out_hw[0], :out_hw[1]]
+    out = np.tensordot(win, w.astype(np.float64), axes=([1, 4, 5], [1, 2, 3]))  # B,Ho,Wo,Cout
+    return out.transpose(0, 3, 1, 2)
+
+
+def project(p: Projection, layer: Layer, x: np.ndarray) -> np.ndarray:
+    """The current a batch of source levels ``x`` (B, *in_shape) drives into ``layer``."""
+    b = x.shape[0]
+    if p.kind == "conv":
+        out = _conv(x, p.weight, p.stride, p.padding, layer.shape[1:])
+    elif p.kind == "linear":
+        out = x.reshape(b, -1).astype(np.float64) @ p.weight.astype(np.float64).T
+    else:
+        xs = x.reshape((b,) + layer.shape).astype(np.float64)
+        out = xs * p.weight.reshape((1, -1) + (1,) * (len(layer.shape) - 1))
+    return out.reshape((b,) + layer.shape)
+
+
+def pool(z: np.ndarray, layer: Layer) -> np.ndarray:
+    """Max or sum pooling of output levels over (kH, kW) windows (no padding)."""
+    if layer.pool is None:
+        return z
+    kh, kw = layer.pool.kernel
+    sh, sw = layer.pool.stride
+    ho, wo = layer.out_shape[1:]
+    win = np.lib.stride_tricks.sliding_window_view(z, (kh, kw), axis=(2, 3))
+    win = win[:, :, ::sh, ::sw][:, :, :ho, :wo]
+    return win.max(axis=(4, 5)) if layer.pool.kind == "max" else win.sum(axis=(4, 5))
+
+
+def fire(layer: Layer, v: np.ndarray, integer: bool):
+    """Saturate, fire and reset one timestep: returns (new v, levels z, saturation count)."""
+    saturations = 0
+    if integer and layer.v_range is not None:
+        lo, hi = layer.v_range
+        clipped = np.clip(v, lo, hi)
+        saturations = int(np.count_nonzero(clipped != v))
+        v = clipped
+    if layer.mode == "readout":
+        return v, None, saturations
+    if layer.mode == "sum":
+        return np.zeros_like(v), v.copy(), saturations
+    theta = layer.threshold
+    z = np.clip(np.floor_divide(v, theta), 0, layer.levels)
+    if layer.spec.reset == "subtract":
+        v = v - z * theta
+    else:
+        v = np.where(z > 0, 0, v)
+    return v, z, saturations
+
+
+def leak(layer: Layer, v: np.ndarray, integer: bool) -> np.ndarray:
+    """Decay before integration: v·decay (float) or ⌊v·decay_q / 2^16⌋ (integer)."""
+    if layer.spec.stateless:
+        return np.zeros_like(v)
+    if layer.spec.kind != "lif":
+        return v
+    if integer:
+        return (v * layer.decay) >> 16
+    return v * layer.decay
+
+
+def check_inputs(net: CompiledNetwork, x: np.ndarray, timesteps: int) -> np.ndarray:
+    """Validate a batch: (B, *input_shape) static, or (B, T, *input_shape) one frame per step."""
+    x = np.asarray(x)
+    shape = tuple(net.input_shape)
+    if x.ndim == len(shape) + 1 and x.shape[1:] == shape:
+        pass
+    elif x.ndim == len(shape) + 2 and x.shape[2:] == shape:
+        if x.shape[1] != timesteps:
+            raise InputError(f"has {x.shape[1]} frames per sample but the run has T={timesteps}",
+                             "inputs", "shape")
+    else:
+        raise InputError(f"expected shape (B, {', '.join(map(str, shape))}) or (B, T, ...), got "
+                         f"{x.shape}", "inputs", "shape")
+    if not np.issubdtype(x.dtype, np.integer):
+        raise InputError(f"expected integer input values (pixels, event counts), got {x.dtype}; "
+                         f"quantise with the model's input scale {net.input_scale:g}", "inputs",
+                         "dtype")
+    if x.size and x.min() < 0:
+        raise InputError(f"input values must be >= 0, got minimum {x.min()}", "inputs", "values")
+    return x
+
+
+def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = None,
+        timesteps: int | None = None, record: bool = False, batch_size: int = 64,
+        progress=None) -> RunResult:
+    """Simulate ``inputs`` on ``net`` densely and return logits, levels and exact counts."""
+    timesteps = timesteps or net.timesteps
+    inputs = check_inputs(net, inputs, timesteps)
+    counts = RunCounts(net, samples=0, timesteps=timesteps)
+    logits, recorded = [], {name: [] for name in (l.name for l in net.layers)} if record else {}
+    reach = {(layer.name, i): reach_map(p, layer)
+             for layer in net.layers for i, p in enumerate(layer.projections)}
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start:start + batch_size]
+        out, levels = _run_batch(net, batch, timesteps, counts, reach, record)
+        logits.append(out)
+        for name, arr in levels.items():
+            recorded[name].append(arr)
+        counts.samples += len(batch)
+        if progress is not None:
+            progress(len(batch))
+    logits = np.concatenate(logits) if logits else np.zeros((0, 0))
+    levels = {k: np.concatenate(v, axis=1) for k, v in recorded.items() if v}
+    return RunResult(net, counts, logits, levels, None if labels is None else np.asarray(labels))
+
+
+def _run_batch(net, batch, timesteps, counts, reach, record):
+    integer = net.integer
+    b = len(batch)
+    dtype = np.int64 if integer else np.float64
+    v = {l.name: np.zeros((b,) + l.shape, dtype) for l in net.layers}
+    levels = {l.name: [] for l in net.layers} if record else {}
+    output = net.output_layer
+    spike_sum = 0
+    per_step_input = batch.ndim == len(net.input_shape) + 2
+    for t in range(timesteps):
+        streams = {net.input_name: batch[:, t] if per_step_input else batch}
+        for layer in net.layers:
+            row = counts.row(layer.name, t)
+            current = np.zeros((b,) + layer.shape, np.int64 if integer else np.float64)
+            for i, p in enumerate(layer.projections):
+                x = streams[p.source]
+                nz = x != 0
+                r = reach[(layer.name, i)]
+                charge_projection(row, p, layer, int(np.count_nonzero(nz)),
+                                  int((nz * r).sum()), int((x.astype(np.int64) * r).sum()))
+                if integer:  # exact: |Σ w·z| stays far below 2^53
+                    current += np.rint(project(p, layer, x)).astype(np.int64) >> p.shift
+                else:
+                    current += project(p, layer, x)
+            if layer.bias is not None:
+                current += layer.bias.reshape((1, -1) + (1,) * (len(layer.shape) - 1))
+            vl = leak(layer, v[layer.name], integer) + current
+            v[layer.name], z, sat = fire(layer, vl, integer)
+            if z is None:
+                charge_timestep(row, layer, 0, 0, 0, sat)
+                continue
+            out = pool(z, layer).astype(np.int64)  # levels are integers in both modes
+            charge_timestep(row, layer, int(np.count_nonzero(z)), int(np.count_nonzero(out)),
+                            int(out.sum()), sat)
+            streams[layer.name] = out
+            if layer is output:
+                spike_sum = spike_sum + out
+            if record:
+                levels[layer.name].append(out.astype(np.int32))
+    if output.mode == "readout":
+        logits = v[output.name].astype(np.float64) * output.scale / timesteps
+    else:
+        logits = np.asarray(spike_sum, np.float64).reshape(b, -1)
+    levels = {k: np.stack(a) for k, a in levels.items() if a}
+    return logits, levels

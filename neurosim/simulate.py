@@ -1,0 +1,196 @@
+"""The main job: load a model, compile it, run it on inputs, write counts (and energy).
+
+    result = simulate("models/fmnist_small_n4t1", hw="hw_configs/paper_45nm.yaml", samples=100)
+    result.write("out/")          # summary.json, layers.csv, timesteps.csv (+ energy.csv, report)
+
+The Python API mirrors ``neurosim simulate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .compiler import CompiledNetwork, Widths, compile_graph
+from .data import Dataset, load_inputs, stratified_indices
+from .errors import InputError, NeurosimError
+from .model.graph import Graph
+from .model.io import load_model
+from .outputs import atomic_dir, write_json
+from .reference import RunResult
+
+ENGINES = ("reference", "event")
+SAMPLES_FILE = "samples.npz"
+
+
+@dataclass
+class Simulation:
+    """A finished run: the compiled network, its result, and the settings that produced it."""
+
+    graph: Graph
+    net: CompiledNetwork
+    result: RunResult
+    settings: dict
+    float_accuracy: float | None = None
+    profile: object = None
+    energy: object = None  # filled by the energy model when a profile is given
+    extra_files: dict = field(default_factory=dict)
+
+    @property
+    def counts(self):
+        return self.result.counts
+
+    def layers_table(self):
+        table = self.counts.table()
+        if self.energy is not None:
+            table = self.energy.add_columns(table)
+        return table
+
+    def summary(self) -> dict:
+        r = self.result
+        table = self.counts.table()
+        spiking = table[table.kind != "add"]
+        samples = max(r.counts.samples, 1)
+        summary = {
+            "model": self.settings["model"],
+            "network": self.net.name,
+            "engine": self.settings["engine"],
+            "samples": r.counts.samples,
+            "timesteps": r.counts.timesteps,
+            "levels": sorted({l.levels for l in self.net.layers if l.mode == "spiking"}),
+            "add_mode": self.net.add_mode,
+            "integer": self.net.integer,
+            "accuracy": r.accuracy,
+            "float_accuracy": self.float_accuracy,
+            "events_per_sample": float(spiking.events_out.sum()) / samples,
+            "synapse_visits_per_sample": float(spiking.synapse_visits.sum()) / samples,
+            "totals": {c: int(spiking[c].sum()) for c in
+                       ("events_in", "events_out", "synapse_visits", "weight_reads",
+                        "potential_reads", "potential_writes", "bias_reads", "fifo_reads",
+                        "fifo_writes", "acc_ops", "mac_ops", "addr_ops", "saturations")},
+            "quantisation": self.net.quantisation,
+            "settings": self.settings,
+            "timing": r.timing,
+            "versions": versions(),
+        }
+        if self.energy is not None:
+            summary["energy"] = self.energy.summary()
+        return summary
+
+    def write(self, out_dir) -> Path:
+        """Write summary.json, layers.csv, timesteps.csv (and energy.csv with a profile)."""
+        out_dir = Path(out_dir)
+        with atomic_dir(out_dir) as tmp:
+            self.layers_table().to_csv(tmp / "layers.csv", index=False)
+            self.counts.per_timestep().to_csv(tmp / "timesteps.csv", index=False)
+            if self.energy is not None:
+                self.energy.write(tmp)
+            for name, writer in self.extra_files.items():
+                writer(tmp / name)
+            write_json(tmp / "summary.json", self.summary())
+        return out_dir
+
+
+def versions() -> dict:
+    import numba
+    import simpy
+
+    return {"neurosim": __version__, "python": platform.python_version(),
+            "numpy": np.__version__, "numba": numba.__version__, "simpy": simpy.__version__,
+            "platform": sys.platform}
+
+
+def file_hash(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def default_inputs(model_path) -> Path:
+    path = Path(model_path) / SAMPLES_FILE
+    if not path.is_file():
+        raise InputError(f"the model ships no {SAMPLES_FILE}; pass --input", str(model_path))
+    return path
+
+
+def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed: int) -> Dataset:
+    """Load the inputs (the model's shipped samples by default) and draw a stratified subset."""
+    if inputs is None:
+        data = load_inputs(default_inputs(model_path), timesteps)
+    elif isinstance(inputs, Dataset):
+        data = inputs
+    else:
+        data = load_inputs(inputs, timesteps)
+    if samples is not None and samples < len(data):
+        data = data.subset(stratified_indices(data.labels, samples, seed))
+    return data
+
+
+def run_engine(net: CompiledNetwork, data: Dataset, engine: str, timesteps: int,
+               record: bool = False, progress=None) -> RunResult:
+    if engine == "reference":
+        from . import reference
+        runner = reference.run
+    elif engine == "event":
+        try:
+            from .engine import run as runner
+        except ImportError as err:
+            raise NeurosimError(f"the event engine is not available: {err}", "engine") from None
+    else:
+        raise NeurosimError(f"unknown engine {engine!r}; expected one of {ENGINES}", "engine")
+    start = time.perf_counter()
+    result = runner(net, data.inputs, data.labels, timesteps=timesteps, record=record,
+                    progress=progress)
+    result.timing.setdefault("wall_s", time.perf_counter() - start)
+    return result
+
+
+def simulate(model, hw=None, inputs=None, samples: int | None = None,
+             timesteps: int | None = None, levels: int | None = None, engine: str = "reference",
+             add_mode: str | None = None, seed: int = 0, float_reference: bool = True,
+             record: bool = False, progress=None) -> Simulation:
+    """Simulate ``model`` (a path or a Graph) on ``inputs`` and count everything.
+
+    hw: a hardware profile (path or loaded profile): word widths, add mode and energy.
+    timesteps/levels override the model's T and every neuron's N.
+    float_reference: also run the float model to report the accuracy lost to fixed point.
+    """
+    graph = model if isinstance(model, Graph) else load_model(model)
+    model_path = None if isinstance(model, Graph) else Path(model)
+    if levels is not None:
+        graph = graph.with_levels(levels)
+    if timesteps is not None:
+        graph = graph.with_timesteps(timesteps)
+    profile = None
+    widths = Widths()
+    if hw is not None:
+        from .hardware import load_profile
+        profile = hw if not isinstance(hw, (str, Path)) else load_profile(hw)
+        widths = profile.widths
+        add_mode = add_mode or profile.add_mode
+    add_mode = add_mode or "forward"
+    data = prepare_inputs(model_path, inputs, samples, graph.timesteps, seed)
+    net = compile_graph(graph, widths, integer=True, add_mode=add_mode)
+    if profile is not None:
+        from .compiler import map_to_cores
+        net = map_to_cores(net, profile)
+    result = run_engine(net, data, engine, graph.timesteps, record, progress)
+    float_acc = None
+    if float_reference and (data.labels >= 0).any():
+        fnet = compile_graph(graph, widths, integer=False, add_mode=add_mode)
+        float_acc = run_engine(fnet, data, "reference", graph.timesteps).accuracy
+    settings = {"model": str(model_path) if model_path else graph.name,
+                "inputs": data.source, "samples": len(data), "seed": seed,
+                "engine": engine, "timesteps": graph.timesteps, "levels_override": levels,
+                "add_mode": add_mode, "widths": vars(widths),
+                "hw": None if profile is None else profile.describe()}
+    sim = Simulation(graph, net, result, settings, float_acc, profile)
+    if profile is not None:
+        from .energy import estimate
+        sim.energy = estimate(sim.counts, net, profile)
+    return sim
