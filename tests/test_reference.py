@@ -185,3 +185,21 @@ def test_event_frames_are_one_per_timestep():
 def test_bad_inputs(x, match):
     with pytest.raises(InputError, match=match):
         run(compile_graph(conv_net()), x)
+
+
+def test_dvs_size_vgg16_runs_on_an_event_recording(tmp_path):
+    """The Table 4 path: a 128×128×2 VGG16 fed (t, x, y, p) events binned into T frames."""
+    from neurosim.data import load_inputs
+    from neurosim.model import builders
+    rng = np.random.default_rng(5)
+    n = 4000
+    np.savez(tmp_path / "rec.npz", t=np.sort(rng.integers(0, 10**6, n)), x=rng.integers(0, 128, n),
+             y=rng.integers(0, 128, n), p=rng.integers(0, 2, n), height=128, width=128,
+             labels=np.array([3]), offsets=np.array([0, n]))
+    data = load_inputs(tmp_path / "rec.npz", timesteps=2)
+    assert data.inputs.shape == (1, 2, 2, 128, 128) and data.inputs.sum() == n
+    g = builders.vgg16(width=0.0625, timesteps=2, input_shape=(2, 128, 128), input_scale=1.0)
+    r = run(compile_graph(g), data.inputs, data.labels)
+    c = totals(r, "conv1")
+    assert c.events_in == np.count_nonzero(data.inputs)  # one event per non-zero pixel and step
+    assert c.neurons == 4 * 128 * 128 and r.logits.shape == (1, 10)
