@@ -1,0 +1,288 @@
+"""Report figures (matplotlib, Agg canvas, PNG + SVG): energy, events, levels, N/T sweeps.
+
+Figures are drawn on a ``Figure`` with an Agg canvas, never through pyplot, so making a report
+never changes the user's matplotlib backend or leaks open figures. Files carry no timestamps, so
+regenerated reports only change when their numbers do.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .runs import Run
+from .tables import energy_label
+
+FORMATS = ("png", "svg")
+DPI = 130
+RC = {"svg.hashsalt": "neurosim", "font.size": 9, "axes.titlesize": 10, "axes.grid": True,
+      "grid.alpha": 0.3, "axes.axisbelow": True}
+CATEGORY_COLORS = {
+    "Potentials": "#4C72B0", "Weights": "#DD8452", "Bias": "#937860", "In/Out": "#55A868",
+    "Synaptic ops": "#C44E52", "Addressing": "#8172B3", "Routing": "#DA8BC3",
+    "Static": "#8C8C8C"}
+RUN_COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3")
+RESNET_NAME = re.compile(r"^(block|sum|res)(\d+)$")
+
+
+def save(fig: Figure, stem: Path) -> list[Path]:
+    """Write ``stem``.png and ``stem``.svg; returns the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    paths = []
+    with matplotlib.rc_context(RC):
+        for fmt in FORMATS:
+            path = stem.with_suffix(f".{fmt}")
+            metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+            fig.savefig(path, format=fmt, dpi=DPI, bbox_inches="tight", metadata=metadata)
+            paths.append(path)
+    return paths
+
+
+def energy_unit(max_nj: float) -> tuple[float, str]:
+    """(divisor, unit) that keeps energy axes between 1 and 1000: nJ, µJ or mJ."""
+    for divisor, unit in ((1e6, "mJ"), (1e3, "µJ")):
+        if max_nj >= divisor:
+            return divisor, unit
+    return 1.0, "nJ"
+
+
+def _figure(width: float, height: float, rows: int = 1, sharex: bool = False):
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        axes = fig.subplots(rows, 1, sharex=sharex, squeeze=False)[:, 0]
+    return fig, axes
+
+
+def _title(run: Run) -> str:
+    d = run.describe()
+    levels = d["levels"]
+    n = ",".join(map(str, levels)) if isinstance(levels, list) else levels
+    return f"{d['network']} (T={d['timesteps']}, N={n}, {d['samples']} inputs)"
+
+
+def energy_by_layer(run: Run, stem: Path) -> list[Path]:
+    """Energy per category stacked per layer, nJ per inference."""
+    cols = [c for c in run.energy_columns() if c != "energy_total_pj"]
+    if not cols:
+        return []
+    rows = run.spiking_rows
+    with matplotlib.rc_context(RC):
+        fig, (ax,) = _figure(max(6.0, 0.45 * len(rows) + 2), 4.2)
+        x = np.arange(len(rows))
+        bottom = np.zeros(len(rows))
+        divisor, unit = energy_unit(float(rows[cols].sum(axis=1).max()) / run.samples / 1000.0)
+        for col in cols:
+            label = energy_label(col)
+            values = rows[col].to_numpy(float) / run.samples / 1000.0 / divisor
+            ax.bar(x, values, 0.75, bottom=bottom, label=label,
+                   color=CATEGORY_COLORS.get(label))
+            bottom += values
+        ax.set_xticks(x, rows.layer, rotation=60, ha="right")
+        ax.set_xlabel("layer")
+        ax.set_ylabel(f"energy per inference ({unit})")
+        ax.set_title(f"Energy per layer and category — {_title(run)}")
+        ax.legend(title="category", fontsize=8, ncols=2)
+    return save(fig, stem)
+
+
+def _aligned(runs: list[Run], include_adds: bool = True) -> list[str]:
+    names: list[str] = []
+    for run in runs:
+        rows = run.layers if include_adds else run.spiking_rows
+        names += [n for n in rows.layer if n not in names]
+    return names
+
+
+def _values(run: Run, names: list[str], column: str = "events_out",
+            scale: float = 1.0) -> np.ndarray:
+    if column not in run.layers.columns:
+        return np.full(len(names), np.nan)
+    by_name = run.layers.set_index("layer")[column] / run.samples * scale
+    return np.array([by_name.get(n, np.nan) for n in names], float)
+
+
+def _events(run: Run, names: list[str]) -> np.ndarray:
+    return _values(run, names)
+
+
+def per_layer_bars(runs: list[Run], column: str, scale: float, ylabel: str, stem: Path,
+                   title: str, include_adds: bool = False) -> list[Path]:
+    """One bar per run and layer (aligned by name) of ``column`` per inference × ``scale``."""
+    if not any(column in r.layers.columns for r in runs):
+        return []
+    names = _aligned(runs, include_adds)
+    kinds = {}
+    for run in runs:
+        kinds.update(dict(zip(run.layers.layer, run.layers.kind)))
+    width = 0.8 / len(runs)
+    with matplotlib.rc_context(RC):
+        fig, (ax,) = _figure(max(6.0, 0.35 * len(names) * max(1, len(runs) / 1.5) + 2), 4.2)
+        x = np.arange(len(names))
+        for i, run in enumerate(runs):
+            values = _values(run, names, column, scale)
+            bars = ax.bar(x + (i - (len(runs) - 1) / 2) * width, np.nan_to_num(values), width,
+                          label=run.name, color=RUN_COLORS[i % len(RUN_COLORS)])
+            for bar, name in zip(bars, names):
+                if kinds.get(name) == "add":
+                    bar.set_hatch("//")
+        ax.set_xticks(x, names, rotation=60, ha="right")
+        ax.set_xlabel("layer" + (" (hatched: residual sum point, events of its members)"
+                                 if include_adds and "add" in kinds.values() else ""))
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        if len(runs) > 1:
+            ax.legend(fontsize=8)
+    return save(fig, stem)
+
+
+def events_by_layer(runs: list[Run], stem: Path, title: str | None = None) -> list[Path]:
+    """Events sent per layer and inference, one bar per run (Figure 10 style, every layer)."""
+    title = title or ("Events per layer — " + (_title(runs[0]) if len(runs) == 1
+                                                else "comparison"))
+    return per_layer_bars(runs, "events_out", 1.0, "events (spikes) per inference", stem, title,
+                          include_adds=True)
+
+
+def resnet_blocks(runs: list[Run]) -> list[int]:
+    """Block indices i with a block{i} or sum{i} layer in any run (residual naming)."""
+    found = set()
+    for run in runs:
+        for name in run.layers.layer:
+            m = RESNET_NAME.match(name)
+            if m:
+                found.add(int(m.group(2)))
+    return sorted(found)
+
+
+def figure10(runs: list[Run], stem: Path) -> list[Path]:
+    """The paper's Figure 10: spikes at block_i and sum_i (top), and res_i (bottom), per run."""
+    blocks = resnet_blocks(runs)
+    if not blocks:
+        return []
+    has_res = any(n.startswith("res") and RESNET_NAME.match(n) for r in runs for n in r.layers.layer)
+    with matplotlib.rc_context(RC):
+        fig, axes = _figure(max(8.0, 0.9 * len(blocks) + 4), 6.0 if has_res else 3.8,
+                            rows=2 if has_res else 1, sharex=True)
+        x = np.arange(len(blocks))
+        series = [(run, kind) for run in runs for kind in ("block", "sum")]
+        width = 0.8 / len(series)
+        for j, (run, kind) in enumerate(series):
+            i = runs.index(run)
+            values = _events(run, [f"{kind}{b}" for b in blocks])
+            axes[0].bar(x + (j - (len(series) - 1) / 2) * width, np.nan_to_num(values), width,
+                        color=RUN_COLORS[i % len(RUN_COLORS)], hatch="" if kind == "sum" else "..",
+                        edgecolor="white", label=f"{run.name}: {kind}$_i$")
+        axes[0].set_ylabel("spikes per image")
+        axes[0].set_title("Direct path (block$_i$, dotted) and after the sum (sum$_i$)")
+        axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        if has_res:
+            width = 0.8 / len(runs)
+            for i, run in enumerate(runs):
+                values = _events(run, [f"res{b}" for b in blocks])
+                axes[1].bar(x + (i - (len(runs) - 1) / 2) * width, np.nan_to_num(values), width,
+                            color=RUN_COLORS[i % len(RUN_COLORS)], label=run.name)
+            axes[1].set_ylabel("spikes per image")
+            axes[1].set_title("Residual path (res$_i$, projection shortcuts only)")
+            axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        axes[-1].set_xticks(x, [str(b) for b in blocks])
+        axes[-1].set_xlabel("residual block i")
+        fig.suptitle("Layer-wise activity (the paper's Figure 10 layout)")
+    return save(fig, stem)
+
+
+def level_distribution(run: Run, stem: Path, max_legend: int = 10) -> list[Path]:
+    """Share of events at each level z ≥ 1, per layer (and per residual sum point)."""
+    if run.levels is None or run.levels.empty:
+        return []
+    events = run.levels[run.levels.level > 0]
+    names = [n for n in _aligned([run]) if n in set(events.layer)]
+    if not names:
+        return []
+    top = int(events.level.max())
+    cap = min(top, max_legend)
+    table = np.zeros((len(names), cap))
+    for i, name in enumerate(names):
+        rows = events[events.layer == name]
+        total = rows["count"].sum()
+        for z, n in zip(rows.level, rows["count"]):
+            table[i, min(z, cap) - 1] += n / total if total else 0
+    cmap = matplotlib.colormaps["viridis"]
+    with matplotlib.rc_context(RC):
+        fig, (ax,) = _figure(7.0, max(3.0, 0.32 * len(names) + 1.5))
+        y = np.arange(len(names))
+        left = np.zeros(len(names))
+        for z in range(cap):
+            label = f"z = {z + 1}" if z + 1 < cap or cap == top else f"z ≥ {cap}"
+            ax.barh(y, 100 * table[:, z], left=100 * left, height=0.75, label=label,
+                    color=cmap(z / max(cap - 1, 1)))
+            left += table[:, z]
+        kinds = dict(zip(run.levels.layer, run.levels.kind))
+        ax.set_yticks(y, [f"{n} (sum)" if kinds.get(n) == "add" else n for n in names])
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("share of events (%)")
+        ax.set_ylabel("layer")
+        ax.set_title(f"Spike levels z per layer — {_title(run)}")
+        ax.legend(title="level", fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return save(fig, stem)
+
+
+def sweep_lines(df: pd.DataFrame, y: str, ylabel: str, stem: Path, title: str,
+                reference: float | None = None, reference_label: str = "",
+                logy: bool = False) -> list[Path]:
+    """One line per (model, fixed axis) against N (or T when N is fixed): Figures 7 and 11."""
+    x, other = ("levels", "timesteps") if df.levels.nunique() > 1 else ("timesteps", "levels")
+    xlabel = "levels per spike N" if x == "levels" else "timesteps T"
+    with matplotlib.rc_context(RC):
+        fig, (ax,) = _figure(5.5, 3.8)
+        models = list(dict.fromkeys(df.model))
+        fixed_values = sorted(df[other].unique())
+        styles = ("-", "--", ":", "-.")
+        markers = ("o", "s", "^", "D", "v", "P")
+        for (model, fixed), part in df.groupby(["model", other], sort=False):
+            part = part.sort_values(x)
+            k = fixed_values.index(fixed)
+            label = f"{model}, {'T' if other == 'timesteps' else 'N'}={fixed}"
+            ax.plot(part[x], part[y], label=label, marker=markers[k % len(markers)],
+                    linestyle=styles[k % len(styles)],
+                    color=RUN_COLORS[models.index(model) % len(RUN_COLORS)])
+        if reference is not None and np.isfinite(reference):
+            ax.axhline(reference, color="black", linestyle=":", label=reference_label)
+        ax.set_xticks(sorted(df[x].unique()))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+    return save(fig, stem)
+
+
+def energy_breakdown_bars(configs: list[str], energy: dict[str, dict[str, float]], stem: Path,
+                          title: str) -> list[Path]:
+    """Stacked energy per category for several configurations (Table 3's columns as bars)."""
+    categories = [c for c in CATEGORY_COLORS if any(c in energy[k] for k in configs)]
+    with matplotlib.rc_context(RC):
+        fig, (ax,) = _figure(max(5.0, 0.8 * len(configs) + 2.5), 4.0)
+        x = np.arange(len(configs))
+        bottom = np.zeros(len(configs))
+        divisor, unit = energy_unit(max(sum(energy[k].get(c, 0.0) for c in categories)
+                                        for k in configs))
+        for cat in categories:
+            values = np.array([energy[k].get(cat, 0.0) for k in configs], float) / divisor
+            ax.bar(x, values, 0.7, bottom=bottom, label=cat, color=CATEGORY_COLORS[cat])
+            bottom += values
+        ax.set_xticks(x, configs, rotation=30, ha="right")
+        ax.set_ylabel(f"energy per inference ({unit})")
+        ax.set_xlabel("configuration")
+        ax.set_title(title)
+        ax.legend(title="category", fontsize=7, ncols=2)
+    return save(fig, stem)

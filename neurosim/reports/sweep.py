@@ -1,0 +1,278 @@
+"""``neurosim sweep MODEL … -N 1,2,4,8 -T 1,2,4,8``: an N × T grid, run in parallel, one report.
+
+Every grid point is a full simulation (its own run directory under runs/), so any point can be
+re-reported or compared later. Points run in worker processes (concurrent.futures, spawn: numba
+and forked threads do not mix), one per available core by default. The report is the paper's
+Table 3 (one column per configuration, plus the ANN baseline) and Figures 7 and 11: energy,
+spikes and accuracy against N and T.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from . import figures
+from . import html as page
+from .report import provenance
+from .runs import load_run
+from .tables import COUNT, ENERGY, PERCENT, RATIO, TEXT, Table, breakdown_frame, totals
+
+RUNS = "runs"
+SWEEP_CSV = "sweep.csv"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One grid point: a model simulated with N levels and T timesteps."""
+
+    model: str
+    levels: int
+    timesteps: int
+
+    @property
+    def label(self) -> str:
+        return f"{Path(self.model).name}_N{self.levels}_T{self.timesteps}"
+
+    @property
+    def config(self) -> str:
+        return f"T={self.timesteps}, N={self.levels}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every point shares: profile, inputs, sample count, engine, seed."""
+
+    hw: str | None = None
+    inputs: str | None = None
+    samples: int | None = None
+    engine: str = "reference"
+    seed: int = 0
+    float_reference: bool = True
+    add_mode: str | None = None
+
+
+def parse_values(text: str, option: str) -> list[int]:
+    """'1,2,4,8' or '1-4' or '1-4,8' → sorted distinct positive integers."""
+    values: set[int] = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                lo, hi = (int(p) for p in part.split("-", 1))
+                if lo > hi:
+                    raise ValueError
+                values.update(range(lo, hi + 1))
+            else:
+                values.add(int(part))
+        except ValueError:
+            raise InputError(f"expected comma-separated positive integers or ranges like 1-8, "
+                             f"got {text!r}", option) from None
+    if not values or min(values) < 1:
+        raise InputError(f"expected positive integers, got {text!r}", option)
+    return sorted(values)
+
+
+def grid(models: list[str], levels: list[int], timesteps: list[int],
+         axes: bool = False) -> list[Point]:
+    """Every (N, T) pair, or with ``axes`` the paper's two lines: N at T=1 and T at N=1."""
+    if axes:
+        pairs = [(n, 1) for n in levels] + [(1, t) for t in timesteps if (1, t) not in
+                                            [(n, 1) for n in levels]]
+    else:
+        pairs = [(n, t) for t in timesteps for n in levels]
+    return [Point(str(m), n, t) for m in models for n, t in pairs]
+
+
+def run_point(point: Point, settings: Settings, run_dir: str) -> dict:
+    """Simulate one grid point and write its run directory (runs in a worker process)."""
+    from ..simulate import simulate
+
+    sim = simulate(point.model, hw=settings.hw, inputs=settings.inputs, samples=settings.samples,
+                   timesteps=point.timesteps, levels=point.levels, engine=settings.engine,
+                   add_mode=settings.add_mode, seed=settings.seed,
+                   float_reference=settings.float_reference)
+    sim.write(run_dir, report=False)
+    return row(point, run_dir)
+
+
+def row(point: Point, run_dir) -> dict:
+    """One line of sweep.csv from a written run directory."""
+    run = load_run(run_dir)
+    t = totals(run)
+    out = {"model": Path(point.model).name, "levels": point.levels,
+           "timesteps": point.timesteps, "config": point.config,
+           "accuracy": run.summary.get("accuracy"),
+           "float_accuracy": run.summary.get("float_accuracy"),
+           "events": t["events"], "events_transferred": t["events_transferred"],
+           "synapse_visits": t["synapse_visits"], "run": f"{RUNS}/{point.label}"}
+    if run.energy is not None:
+        snn = run.energy["SNN"] if "SNN" in run.energy.columns else run.energy.iloc[:, 0]
+        for category, value in snn.items():
+            out[f"energy_{category}_nj"] = float(value)
+        if "ANN" in run.energy.columns:
+            out["ann_total_nj"] = float(run.energy.loc["Total", "ANN"])
+    return out
+
+
+def run_sweep(points: list[Point], settings: Settings, out: Path, jobs: int | None = None,
+              progress: bool = True) -> pd.DataFrame:
+    """Run every point (in parallel when jobs > 1) into ``out``/runs; returns sweep.csv's rows."""
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(points)))
+    run_dirs = {p: str(Path(out) / RUNS / p.label) for p in points}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(points), desc="sweep", unit="run", file=sys.stderr)
+    rows = {}
+    try:
+        if jobs == 1:
+            for p in points:
+                rows[p] = run_point(p, settings, run_dirs[p])
+                if bar:
+                    bar.update(1)
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                futures = {pool.submit(run_point, p, settings, run_dirs[p]): p for p in points}
+                for future in as_completed(futures):
+                    rows[futures[future]] = future.result()
+                    if bar:
+                        bar.update(1)
+    finally:
+        if bar:
+            bar.close()
+    return pd.DataFrame([rows[p] for p in points])
+
+
+def breakdown_table(df: pd.DataFrame) -> Table | None:
+    """The paper's Table 3: one column per configuration (per model), plus the ANN baseline."""
+    cats = [c for c in df.columns if c.startswith("energy_") and c.endswith("_nj")]
+    if not cats:
+        return None
+    multi = df.model.nunique() > 1
+    energy = {}
+    for _, r in df.iterrows():
+        name = f"{r.model} {r.config}" if multi else r.config
+        energy[name] = {c[len("energy_"):-len("_nj")]: r[c] for c in cats}
+    table = pd.DataFrame(energy)
+    if "ann_total_nj" in df.columns:
+        table.insert(0, "ANN", np.nan)
+        table.loc["Total", "ANN"] = df.ann_total_nj.iloc[0]
+    frame = breakdown_frame(table)
+    formats = {c: ENERGY for c in table.columns}
+    notes = ["nJ per inference. The ANN column is the same profile's dense baseline (only its "
+             "total is shown here; each run's energy.csv has its breakdown)."
+             if "ANN" in table.columns else "nJ per inference."]
+    return Table("Energy breakdown per configuration (the paper's Table 3 layout)", frame,
+                 formats, notes, group_column="")
+
+
+def summary_table(df: pd.DataFrame) -> Table:
+    cols = {"model": TEXT, "levels": COUNT, "timesteps": COUNT, "accuracy": PERCENT,
+            "float_accuracy": PERCENT, "events": COUNT, "events_transferred": COUNT,
+            "synapse_visits": COUNT}
+    frame = df[[c for c in cols if c in df.columns]].copy()
+    if "energy_Total_nj" in df.columns:
+        frame["energy_total_nj"] = df["energy_Total_nj"]
+        cols["energy_total_nj"] = ENERGY
+        if "ann_total_nj" in df.columns:
+            frame["E_SNN/E_ANN"] = df["energy_Total_nj"] / df["ann_total_nj"]
+            cols["E_SNN/E_ANN"] = RATIO
+    frame = frame.rename(columns={"levels": "N", "timesteps": "T",
+                                  "float_accuracy": "float accuracy",
+                                  "events": "events emitted",
+                                  "events_transferred": "events transferred (paper)",
+                                  "synapse_visits": "synapse visits",
+                                  "energy_total_nj": "energy (nJ)"})
+    renamed = {"levels": "N", "timesteps": "T", "float_accuracy": "float accuracy",
+               "events": "events emitted", "events_transferred": "events transferred (paper)",
+               "synapse_visits": "synapse visits", "energy_total_nj": "energy (nJ)"}
+    formats = {renamed.get(k, k): v for k, v in cols.items()}
+    return Table("Sweep: accuracy, activity and energy per inference", frame, formats,
+                 ["Per inference. 'Events transferred' is the paper's activity measure (§6.4): "
+                  "neuron layers plus the events SEW sum points forward."])
+
+
+def sweep_figures(df: pd.DataFrame, folder: Path) -> list[tuple[str, list[Path]]]:
+    figs = []
+    axis = "N" if df.levels.nunique() > 1 else "T"
+    if "energy_Total_nj" in df.columns:
+        ann = float(df.ann_total_nj.iloc[0]) if "ann_total_nj" in df.columns else None
+        divisor, unit = figures.energy_unit(float(df["energy_Total_nj"].max()))
+        scaled = df.assign(energy=df["energy_Total_nj"] / divisor)
+        figs.append((f"Total energy per inference against {axis} (Figure 7B); dotted: ANN",
+                     figures.sweep_lines(scaled, "energy", f"energy per inference ({unit})",
+                                         folder / "energy", f"Energy against {axis}",
+                                         None if ann is None else ann / divisor,
+                                         "ANN (same profile)")))
+        configs = list(dict.fromkeys(
+            (f"{r.model} {r.config}" if df.model.nunique() > 1 else r.config)
+            for _, r in df.iterrows()))
+        energy = {}
+        for _, r in df.iterrows():
+            key = f"{r.model} {r.config}" if df.model.nunique() > 1 else r.config
+            energy[key] = {cat: float(r[f"energy_{cat}_nj"]) for cat in figures.CATEGORY_COLORS
+                           if f"energy_{cat}_nj" in df.columns}
+        figs.append(("Energy breakdown per configuration (Table 3 rows as bars)",
+                     figures.energy_breakdown_bars(configs, energy, folder / "breakdown",
+                                                   "Energy breakdown per configuration")))
+    figs.append((f"Spikes per image against {axis} (Figures 7A and 11B)",
+                 figures.sweep_lines(df, "events_transferred",
+                                     "spikes per image (transferred, §6.4)",
+                                     folder / "spikes", f"Spiking activity against {axis}")))
+    if df.accuracy.notna().any():
+        acc = df.assign(accuracy_pct=100 * df.accuracy.astype(float))
+        figs.append((f"Top-1 accuracy against {axis} (Figure 11A)",
+                     figures.sweep_lines(acc, "accuracy_pct", "top-1 accuracy (%)",
+                                         folder / "accuracy", f"Accuracy against {axis}")))
+    return figs
+
+
+def build(df: pd.DataFrame, out: Path) -> list[Path]:
+    """sweep.csv, the tables (md/csv/tex), the figures and sweep.md/.html into ``out``."""
+    out = Path(out)
+    df.to_csv(out / SWEEP_CSV, index=False)
+    written = [out / SWEEP_CSV]
+    tables = [t for t in (summary_table(df), breakdown_table(df)) if t is not None]
+    for stem, t in zip(("sweep_table", "energy_breakdown"), tables):
+        t.to_csv(out / f"{stem}.csv")
+        (out / f"{stem}.md").write_text(t.to_markdown())
+        (out / f"{stem}.tex").write_text(t.to_latex())
+        written += [out / f"{stem}.{e}" for e in ("csv", "md", "tex")]
+    figs = sweep_figures(df, out / "figures")
+    written += [p for _, ps in figs for p in ps]
+    head = provenance(load_run(out / df.run.iloc[0]))
+    head["model"] = ", ".join(dict.fromkeys(df.model))
+    for key in ("network", "timesteps T", "levels N", "accuracy (fixed point)",
+                "accuracy (float model)"):
+        head.pop(key, None)
+    head["grid"] = f"N ∈ {sorted(df.levels.unique())}, T ∈ {sorted(df.timesteps.unique())}"
+    title = "neurosim sweep: " + ", ".join(dict.fromkeys(df.model))
+    lines = [f"# {title}", ""] + [f"- **{k}**: {v}" for k, v in head.items()] + [""]
+    lines += [t.to_markdown() for t in tables]
+    lines += ["## Figures", ""]
+    for caption, paths in figs:
+        png = next(p for p in paths if p.suffix == ".png")
+        lines += [f"![{caption}]({png.relative_to(out).as_posix()})", "", f"*{caption}*", ""]
+    lines += ["Each configuration's full report: `neurosim report " + "<sweep>/runs/<config>`; "
+              "run directories: " + ", ".join(f"`{r}`" for r in df.run) + "."]
+    (out / "sweep.md").write_text("\n".join(lines) + "\n")
+    p = page.Page(title)
+    p.section("").append(page.meta(head))
+    sec = p.section("Tables")
+    for t in tables:
+        sec.append(page.table(t))
+    sec = p.section("Figures")
+    for caption, paths in figs:
+        sec.append(page.figure(next(x for x in paths if x.suffix == ".png"), caption))
+    (out / "sweep.html").write_text(p.render())
+    return written + [out / "sweep.md", out / "sweep.html"]
