@@ -56,20 +56,25 @@ def simulate_main(args) -> int:
     graph = load_model(args.model)
     t = args.timesteps or graph.timesteps
     data = prepare_inputs(Path(args.model), args.input, args.samples, t, args.seed)
+    from .reports.simulation import attach_run_files, should_record
+    record = bool(args.out) and should_record(graph, len(data), t)
     update, close = _progress(len(data), f"simulate ({engine})", not args.quiet)
     try:
         sim = simulate(args.model, hw=args.hw, inputs=data, timesteps=args.timesteps,
                        levels=args.levels, engine=engine, add_mode=args.add_mode, seed=args.seed,
-                       float_reference=not args.no_float, progress=update)
+                       float_reference=not args.no_float, record=record, progress=update)
     finally:
         close()
     if args.out:
+        attach_run_files(sim, data)
         sim.write(args.out)
     if not args.quiet:
         print_simulation(sim)
         if args.out:
             print(f"\nwrote {args.out}/ (layers.csv, timesteps.csv, summary.json"
-                  f"{', energy.csv' if sim.energy is not None else ''})")
+                  f"{', energy.csv' if sim.energy is not None else ''}"
+                  f", metrics.json{', levels.csv' if record else ''}, report.md, report.html, "
+                  f"figures/)")
     return 0
 
 

@@ -84,8 +84,9 @@ class Simulation:
             summary["energy"] = self.energy.summary()
         return summary
 
-    def write(self, out_dir) -> Path:
-        """Write summary.json, layers.csv, timesteps.csv (and energy.csv with a profile)."""
+    def write(self, out_dir, report: bool = True) -> Path:
+        """Write summary.json, layers.csv, timesteps.csv (and energy.csv with a profile), then
+        report.md/.html and the figures (``report=False`` skips them)."""
         out_dir = Path(out_dir)
         with atomic_dir(out_dir) as tmp:
             self.layers_table().to_csv(tmp / "layers.csv", index=False)
@@ -95,6 +96,9 @@ class Simulation:
             for name, writer in self.extra_files.items():
                 writer(tmp / name)
             write_json(tmp / "summary.json", self.summary())
+            if report:
+                from .reports.simulation import write_report
+                write_report(tmp)
         return out_dir
 
 
