@@ -21,8 +21,8 @@ from .tables import energy_label
 
 FORMATS = ("png", "svg")
 DPI = 130
-RC = {"svg.hashsalt": "neurosim", "font.size": 9, "axes.titlesize": 10, "axes.grid": True,
-      "grid.alpha": 0.3, "axes.axisbelow": True}
+RC = {"svg.hashsalt": "neurosim", "svg.fonttype": "none", "font.size": 9, "axes.titlesize": 10,
+      "axes.grid": True, "grid.alpha": 0.3, "axes.axisbelow": True}
 CATEGORY_COLORS = {
     "Potentials": "#4C72B0", "Weights": "#DD8452", "Bias": "#937860", "In/Out": "#55A868",
     "Synaptic ops": "#C44E52", "Addressing": "#8172B3", "Routing": "#DA8BC3",
