@@ -229,7 +229,7 @@ def test_membrane_replay_is_checked_against_the_run():
 
 def test_graded_note_names_misclassified_layers(tmp_path):
     from neurosim.reports import load_run
-    from neurosim.reports.report import graded_note
+    from neurosim.reports.run_report import graded_note
     from test_reports import build_run
     graded = load_run(build_run(tmp_path / "g", "sew", levels=4, energy=False))
     note = graded_note(graded)

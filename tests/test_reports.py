@@ -363,3 +363,72 @@ def test_report_cli_error_is_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "summary.json: not found" in err
+
+
+# --- the checked-in reports' regeneration ---------------------------------------------------
+
+def ship(folder, name, graph, samples=8):
+    save_model(graph, folder / name)
+    data = inputs_for(graph, samples)
+    np.savez(folder / name / SAMPLES_FILE, images=data.inputs, labels=data.labels)
+
+
+def test_table3_next_to_paper(tmp_path):
+    from neurosim.reports import regenerate
+    runs = {}
+    for i, cfg in enumerate(regenerate.PAPER_CONFIGS):
+        t, n = paper.TABLE3_SETTINGS[cfg]
+        runs[cfg] = load_run(build_run(tmp_path / f"r{i}", "convnet", levels=n, timesteps=t))
+    printed, ours, ratio = regenerate.table3_tables(runs)
+    assert list(printed.frame.columns) == ["", " "] + list(paper.TABLE3_CONFIGS)
+    assert printed.frame.iloc[1]["ANN"] == "5.58·10^6"  # the paper's own text, untouched
+    cfg = "multi-level [T=1, N=4]"
+    energy = runs[cfg].energy
+    weights = ours.frame.iloc[1]
+    assert weights[" "] == "Weights" and weights[cfg] == energy.loc["Weights", "SNN"]
+    first = runs[regenerate.PAPER_CONFIGS[0]].energy  # the ANN baseline ignores N and T
+    assert ours.frame.iloc[1]["ANN"] == first.loc["Weights", "ANN"]
+    assert np.isnan(ours.frame.iloc[0]["ANN"])  # no potentials in an ANN
+    assert ratio.frame.iloc[1][cfg] == pytest.approx(energy.loc["Weights", "SNN"] / 1.3e6)
+    spikes = ours.frame.iloc[-1]
+    assert spikes[""] == "spikes per inference"
+    assert spikes[cfg] == totals(runs[cfg])["events"]
+    md = printed.to_markdown()
+    assert "| spikes per inference |  | – | 130,000 | 57,000 | – | – |" in md
+    assert "| Memory | Potentials | – | 6.0·10⁶ | 3.1·10⁶ | 10.0·10⁶ | 3.6·10⁶ |" in md
+    assert "$27.8\\cdot10^{2}$" in printed.to_latex()
+    out = tmp_path / "table3"
+    out.mkdir()
+    regenerate.table3_report(runs, ["note"] * 4, out)
+    for name in ("README.md", "table3.html", "table3_paper.tex", "table3_neurosim.csv",
+                 "table3_ratio.md", "figures/breakdown.png"):
+        assert (out / name).is_file(), name
+
+
+def test_regenerate_from_shipped_models(tmp_path):
+    from neurosim.reports import regenerate
+    models = tmp_path / "models"
+    ship(models, "sew18", builders.small_resnet("sew", levels=4))
+    ship(models, "sparse18", builders.small_resnet("sparse", levels=4))
+    ship(models, "fmnist", builders.small_convnet(levels=4, timesteps=1,
+                                                  input_shape=(1, 12, 12)))
+    out = tmp_path / "reports"
+    (out).mkdir()
+    (out / "models.md").write_text("the training engineer's")
+    status = regenerate.main(["--models", str(models), "--out", str(out), "--samples", "4",
+                              "--engine", "reference", "--jobs", "1", "--quiet"])
+    assert status == 0
+    readme = (out / "README.md").read_text()
+    assert "- table3: MISSING: no VGG16 in models/" in readme
+    assert "sew_vs_sparse: generated from sew18 vs sparse18 at T=1, N=4" in readme
+    assert "sweep_nt: generated from sew18 and sparse18" in readme
+    assert f"--models {models} --out {out} --samples 4" in readme
+    for name in ("sew_vs_sparse/comparison.md", "sew_vs_sparse/figures/figure10.png",
+                 "sew_vs_sparse/figure10_paper.csv", "sweep_nt/sweep.md",
+                 "sweep_nt/figures/spikes.png", "sweep_nt/figure11_paper.md",
+                 "fmnist/report.md"):
+        assert (out / name).is_file(), name
+    assert (out / "models.md").read_text() == "the training engineer's"
+    sweep_df = pd.read_csv(out / "sweep_nt" / "sweep.csv")
+    assert sorted(sweep_df.levels.unique()) == list(range(1, 9))
+    assert "The paper's Figure 10 numbers" in (out / "sew_vs_sparse" / "comparison.md").read_text()

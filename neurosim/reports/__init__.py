@@ -18,7 +18,7 @@ from .runs import Run, load_run
 def report(run_dir, out=None) -> list[Path]:
     """Build the report of a run directory into ``out`` (default: the run directory itself)."""
     from .commands import build_in_place
-    from .report import build
+    from .run_report import build
 
     run = load_run(run_dir)
     if out is None:

@@ -48,7 +48,7 @@ def report_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def report_main(args) -> int:
-    from .report import build
+    from .run_report import build
     from .tables import energy_table, layer_table
 
     run = load_run(args.run)

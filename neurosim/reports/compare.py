@@ -16,7 +16,7 @@ import pandas as pd
 from ..errors import InputError
 from . import figures
 from . import html as page
-from .report import provenance
+from .run_report import provenance
 from .runs import Run
 from .tables import COUNT, ENERGY, SIGNED, TEXT, Table, breakdown_frame, totals
 

@@ -69,3 +69,16 @@ def percent(value, missing: str = "–", signed: bool = False) -> str:
     if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
         return missing
     return f"{100 * value:+.1f}%" if signed else f"{100 * value:.1f}%"
+
+
+def printed(text, latex_style: bool = False) -> str:
+    """A number as a paper printed it ('27.8·10^2', '-', '130,000'), in our notation's glyphs."""
+    text = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text)
+    if text.strip() in ("", "-", "–"):
+        return "--" if latex_style else "–"
+    mantissa, sep, exponent = text.partition("·10^")
+    if not sep:
+        return text.replace(",", "{,}") if latex_style else text
+    if latex_style:
+        return f"${mantissa}\\cdot10^{{{exponent}}}$"
+    return f"{mantissa}·10{exponent.translate(SUPERSCRIPT)}"

@@ -40,7 +40,7 @@ def attach_run_files(sim, data) -> None:
 
 def write_report(run_dir) -> list[Path]:
     """Build report.md, report.html, the tables and the figures inside ``run_dir``."""
-    from .report import build
+    from .run_report import build
     from .runs import load_run
 
     run_dir = Path(run_dir)

@@ -22,7 +22,7 @@ import pandas as pd
 from ..errors import InputError
 from . import figures
 from . import html as page
-from .report import provenance
+from .run_report import provenance
 from .runs import load_run
 from .tables import COUNT, ENERGY, PERCENT, RATIO, TEXT, Table, breakdown_frame, totals
 

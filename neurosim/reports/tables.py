@@ -41,6 +41,7 @@ ENERGY_LABELS = {
     "energy_total_pj": "Total",
 }
 TEXT, ENERGY, COUNT, PERCENT, RATIO, SIGNED = "text", "energy", "count", "percent", "ratio", "signed"
+PRINTED = "printed"  # a number as a paper prints it, '27.8·10^2': kept digit for digit
 
 
 def energy_label(column: str) -> str:
@@ -73,6 +74,8 @@ class Table:
             return text
         if kind == ENERGY:
             return numbers.latex(value) if style == "latex" else numbers.paper(value)
+        if kind == PRINTED:
+            return numbers.printed(value, style == "latex")
         if kind == COUNT:
             return numbers.count(value, "--" if style == "latex" else "–")
         if kind == PERCENT:
@@ -122,7 +125,7 @@ class Table:
                   " & ".join(latex_escape(str(c)) for c in self.frame.columns) + " \\\\",
                   "\\midrule"]
         for row, cells in zip(range(len(self.frame)), self.cells("latex")):
-            texts = [c if self.kind(row, col) == ENERGY else latex_escape(c)
+            texts = [c if self.kind(row, col) in (ENERGY, PRINTED) else latex_escape(c)
                      for c, col in zip(cells, self.frame.columns)]
             lines.append(" & ".join(texts) + " \\\\")
         lines += ["\\bottomrule", "\\end{tabular}"]
