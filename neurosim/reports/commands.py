@@ -120,7 +120,6 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def sweep_main(args) -> int:
-    from ..commands import default_engine
     from ..model.io import load_model
     from . import sweep
 
@@ -140,7 +139,7 @@ def sweep_main(args) -> int:
         load_profile(args.hw)
     points = sweep.grid(args.models, levels, timesteps, axes=args.axes)
     settings = sweep.Settings(hw=args.hw, inputs=args.input, samples=args.samples,
-                              engine=args.engine or default_engine(), seed=args.seed,
+                              engine=args.engine or sweep.default_engine(), seed=args.seed,
                               float_reference=not args.no_float, add_mode=args.add_mode)
     with atomic_dir(args.out) as tmp:
         df = sweep.run_sweep(points, settings, tmp, args.jobs, progress=not args.quiet)

@@ -412,8 +412,6 @@ def write_index(out: Path, status: list[str], shipped: list[Shipped], command: s
 
 
 def main(argv=None) -> int:
-    from ..commands import default_engine
-
     p = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
     p.add_argument("--models", default="models", help="folder of shipped models")
     p.add_argument("--hw", help="hardware profile (default: the one hw_configs/*paper*.yaml)")
@@ -430,7 +428,7 @@ def main(argv=None) -> int:
         ("engine", args.engine)) if v is not None and str(v) != str(p.get_default(k))])
     try:
         status = regenerate(Path(args.models), hw, Path(args.out), args.samples, args.jobs,
-                            args.engine or default_engine(), progress=not args.quiet,
+                            args.engine or sweep.default_engine(), progress=not args.quiet,
                             command=command)
     except NeurosimError as err:
         print(f"{COMMAND}: error: {err}", file=sys.stderr)

@@ -60,6 +60,15 @@ class Settings:
     add_mode: str | None = None
 
 
+def default_engine() -> str:
+    """The event engine when it can run, else the dense reference (same counts by contract)."""
+    try:
+        from ..engine import run  # noqa: F401
+    except ImportError:
+        return "reference"
+    return "event"
+
+
 def parse_values(text: str, option: str) -> list[int]:
     """'1,2,4,8' or '1-4' or '1-4,8' → sorted distinct positive integers."""
     values: set[int] = set()
