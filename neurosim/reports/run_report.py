@@ -77,15 +77,17 @@ def metrics_table(run: Run) -> Table:
         ("SynapticOperations.Effective_MACs", syn.get("Effective_MACs"), COUNT,
          "input-layer MACs (pixel inputs)", ns.get("input_macs"), COUNT),
         ("SynapticOperations.Dense", syn.get("Dense"), COUNT,
-         "synapse visits, paper's analytic formula", ns.get("synapse_visits_analytic"), COUNT),
+         "synapse visits by the paper's analytic formula (C_out·kH·kW per event)",
+         ns.get("synapse_visits_analytic"), COUNT),
         ("(none)", None, COUNT, "Σ z × synapses reached (level-weighted)",
          ns.get("level_weighted_visits"), COUNT),
         ("MembraneUpdates", nb.get("MembraneUpdates"), COUNT,
          "potential writes (synaptic + per-timestep updates)", ns.get("potential_writes"), COUNT),
         ("Footprint (bytes, float32 torch model)", nb.get("Footprint"), COUNT,
-         "weight + bias memory at the profile's bit widths (bytes)", ns.get("parameter_bytes"),
+         "weight + bias memory at the compiled bit widths (bytes)", ns.get("parameter_bytes"),
          COUNT),
-        ("ParameterCount", nb.get("ParameterCount"), COUNT, "weight words + bias words",
+        ("ParameterCount", nb.get("ParameterCount"), COUNT,
+         "weight + bias words as compiled (BN and global pools folded)",
          (ns.get("weight_words", 0) + ns.get("bias_words", 0)) if "weight_words" in ns else None,
          COUNT),
         ("ConnectionSparsity", nb.get("ConnectionSparsity"), PERCENT, "", None, COUNT),
@@ -207,7 +209,7 @@ def markdown(run: Run, energy, layers, metrics, synops, figs, out: Path) -> str:
     lines += ["", "## Energy breakdown", ""]
     if energy is None:
         lines += ["No energy.csv: this run had no hardware profile (`neurosim simulate MODEL "
-                  "--hw PROFILE`)."]
+                  "--hw PROFILE`).", ""]
     else:
         lines += [energy.to_markdown()]
     lines += ["## Figures", ""]
