@@ -236,3 +236,14 @@ def test_graded_note_names_misclassified_layers(tmp_path):
     assert "misclassifies graded spikes" in note and "block0" in note
     binary = load_run(build_run(tmp_path / "b", "convnet", levels=1, energy=False))
     assert "agrees with neurosim" in graded_note(binary)
+
+
+def test_metrics_without_recorded_levels():
+    graph = builders.small_convnet(levels=4, timesteps=2, input_shape=(1, 12, 12))
+    data = inputs_for(graph, 3)
+    sim = simulate(graph, inputs=data, record=False, float_reference=False)
+    m = metrics.compute(sim, data.inputs)
+    assert "SynapticOperations" not in m["neurobench"]
+    assert "MembraneUpdates" not in m["neurobench"]
+    assert len(m["notes"]) == 2 and "fewer --samples" in m["notes"][0]
+    assert 0 < m["neurobench"]["ActivationSparsity"] < 1  # from the counters alone

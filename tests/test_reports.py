@@ -432,3 +432,14 @@ def test_regenerate_from_shipped_models(tmp_path):
     sweep_df = pd.read_csv(out / "sweep_nt" / "sweep.csv")
     assert sorted(sweep_df.levels.unique()) == list(range(1, 9))
     assert "The paper's Figure 10 numbers" in (out / "sew_vs_sparse" / "comparison.md").read_text()
+
+
+def test_large_runs_are_not_recorded(model_dir, tmp_path, monkeypatch):
+    from neurosim.reports import simulation
+    monkeypatch.setattr(simulation, "RECORD_LIMIT_BYTES", 1000)
+    out = tmp_path / "run"
+    assert main(["simulate", str(model_dir), "--engine", "reference", "--samples", "3",
+                 "--out", str(out), "--quiet", "--no-float"]) == 0
+    assert not (out / "levels.csv").exists() and not (out / "figures" / "levels.png").exists()
+    md = (out / "report.md").read_text()
+    assert "SynapticOperations needs the run's output levels" in md

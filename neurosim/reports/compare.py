@@ -107,9 +107,10 @@ def activity_table(runs: list[Run], al: Alignment) -> Table:
             row[f"events: {run.label}"] = t[key]
             row[f"synapse visits: {run.label}"] = t["synapse_visits"]
             if run is not base:
-                row[f"Δ events: {run.label}"] = relative(np.array(t[key]), np.array(bt[key]))
-                row[f"Δ synapse visits: {run.label}"] = relative(
-                    np.array(t["synapse_visits"]), np.array(bt["synapse_visits"]))
+                row[f"Δ events: {run.label}"] = float(relative(np.array(t[key]),
+                                                               np.array(bt[key])))
+                row[f"Δ synapse visits: {run.label}"] = float(relative(
+                    np.array(t["synapse_visits"]), np.array(bt["synapse_visits"])))
         rows.append(row)
     frame = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True)
     notes = [f"Per inference. Δ is relative to {base.label}. Rows of kind 'add' are forward-mode "

@@ -276,12 +276,16 @@ def compute(sim, inputs: np.ndarray) -> dict:
                 row[key] = row.get(key, 0) + v[key]
             row.setdefault("nodes", []).append(node)
     else:
-        notes.append("SynapticOperations needs the run's recorded output levels, which were not "
+        notes.append("SynapticOperations needs the run's output levels, which were not "
                      "recorded (a large run: use fewer --samples)")
-    updates = membrane_updates(net, inputs, t, levels or None)
-    nb["MembraneUpdates"] = sum(updates.values()) / samples
-    for name, n in updates.items():
-        by_layer[name]["membrane_updates"] = n
+    if levels or t == 1:  # T > 1 replays the run: only where recording showed it is small
+        updates = membrane_updates(net, inputs, t, levels or None)
+        nb["MembraneUpdates"] = sum(updates.values()) / samples
+        for name, n in updates.items():
+            by_layer[name]["membrane_updates"] = n
+    else:
+        notes.append("MembraneUpdates needs a replay of this T > 1 run, skipped because the "
+                     "run was too large to record (use fewer --samples)")
     for name, row in by_layer.items():
         for key in ("effective_macs", "effective_acs", "dense", "membrane_updates"):
             if key in row:

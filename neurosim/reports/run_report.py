@@ -138,7 +138,9 @@ def _class(v: dict) -> str:
 def graded_note(run: Run) -> str:
     """Where NeuroBench's binary AC test misreads this run's graded spikes, in one paragraph."""
     _, by_layer, _, _ = _nb_metrics(run)
-    first = set(run.layers.layer[run.layers.get("analog_input", False) == True])  # noqa: E712
+    analog = run.layers["analog_input"].astype(str).str.lower() == "true" \
+        if "analog_input" in run.layers.columns else pd.Series(False, index=run.layers.index)
+    first = set(run.layers.layer[analog])
     graded = [n for n, v in by_layer.items() if v.get("graded_calls") and n not in first]
     if not graded:
         return ("NeuroBench's binary test agrees with neurosim here: every spike-fed layer "

@@ -196,15 +196,10 @@ def summary_table(df: pd.DataFrame) -> Table:
         if "ann_total_nj" in df.columns:
             frame["E_SNN/E_ANN"] = df["energy_Total_nj"] / df["ann_total_nj"]
             cols["E_SNN/E_ANN"] = RATIO
-    frame = frame.rename(columns={"levels": "N", "timesteps": "T",
-                                  "float_accuracy": "float accuracy",
-                                  "events": "events emitted",
-                                  "events_transferred": "events transferred (paper)",
-                                  "synapse_visits": "synapse visits",
-                                  "energy_total_nj": "energy (nJ)"})
     renamed = {"levels": "N", "timesteps": "T", "float_accuracy": "float accuracy",
                "events": "events emitted", "events_transferred": "events transferred (paper)",
                "synapse_visits": "synapse visits", "energy_total_nj": "energy (nJ)"}
+    frame = frame.rename(columns=renamed)
     formats = {renamed.get(k, k): v for k, v in cols.items()}
     return Table("Sweep: accuracy, activity and energy per inference", frame, formats,
                  ["Per inference. 'Events transferred' is the paper's activity measure (§6.4): "
