@@ -94,14 +94,19 @@ def check_against_twin(graph, sim, x, wiring):
     assert set(got) == set(wiring)
 
 
-@pytest.mark.parametrize("levels, timesteps", [(1, 3), (4, 2)])
-def test_synops_convnet_match_neurobench(levels, timesteps):
-    graph = builders.small_convnet(levels=levels, timesteps=timesteps, input_shape=(1, 12, 12))
+def values(sim, name):
+    """A neuron layer's output as the next layer receives it: z·θ, θ = Vth/N (neurosim.train)."""
+    return sim.result.levels[name] * sim.graph[name].spec.theta
+
+
+@pytest.mark.parametrize("levels, timesteps, vth", [(1, 3, 1.0), (4, 2, 1.0), (1, 2, 0.8)])
+def test_synops_convnet_match_neurobench(levels, timesteps, vth):
+    graph = builders.small_convnet(levels=levels, timesteps=timesteps, input_shape=(1, 12, 12),
+                                   vth=vth)
     sim, x = run(graph)
-    lv = sim.result.levels
     t = timesteps
-    wiring = {"conv1.conv": image_tensor(graph, x), "conv2.conv": lv["conv1"],
-              "fc1.fc": lv["conv2"].reshape(t, len(x), -1), "fc2": lv["fc1"]}
+    wiring = {"conv1.conv": image_tensor(graph, x), "conv2.conv": values(sim, "conv1"),
+              "fc1.fc": values(sim, "conv2").reshape(t, len(x), -1), "fc2": values(sim, "fc1")}
     check_against_twin(graph, sim, x, wiring)
 
 
@@ -109,13 +114,13 @@ def test_synops_convnet_match_neurobench(levels, timesteps):
 def test_synops_resnet_match_neurobench(variant):
     graph = builders.small_resnet(variant=variant, levels=2, timesteps=2)
     sim, x = run(graph)
-    lv = sim.result.levels
-    sum0 = lv["stem"] + lv["block0"] if variant == "sew" else lv["sum0"]
-    sum1 = lv["block1"] + lv["res1"] if variant == "sew" else lv["sum1"]
+    v = lambda name: values(sim, name)  # noqa: E731
+    sum0 = v("stem") + v("block0") if variant == "sew" else v("sum0")
+    sum1 = v("block1") + v("res1") if variant == "sew" else v("sum1")
     pooled = sum1.mean(axis=(-2, -1))  # global average pool, then flatten
-    wiring = {"stem.conv": image_tensor(graph, x), "block0.conv1": lv["stem"],
-              "block0.conv2": lv["block0.sn1"], "block1.conv1": sum0,
-              "block1.conv2": lv["block1.sn1"], "res1.conv": sum0, "fc": pooled}
+    wiring = {"stem.conv": image_tensor(graph, x), "block0.conv1": v("stem"),
+              "block0.conv2": v("block0.sn1"), "block1.conv1": sum0,
+              "block1.conv2": v("block1.sn1"), "res1.conv": sum0, "fc": pooled}
     check_against_twin(graph, sim, x, wiring)
 
 
@@ -134,8 +139,8 @@ def test_synops_zero_weights_and_binary_pixels():
     images = (rng.random((4, 1, 12, 12)) < 0.5).astype(np.uint8) * 255
     sim, x = run(pruned, images=images)
     lv = sim.result.levels
-    wiring = {"conv1.conv": image_tensor(pruned, x), "conv2.conv": lv["conv1"],
-              "fc1.fc": lv["conv2"].reshape(2, 4, -1), "fc2": lv["fc1"]}
+    wiring = {"conv1.conv": image_tensor(pruned, x), "conv2.conv": values(sim, "conv1"),
+              "fc1.fc": values(sim, "conv2").reshape(2, 4, -1), "fc2": values(sim, "fc1")}
     check_against_twin(pruned, sim, x, wiring)
     got = metrics.synaptic_operations(pruned, sim.net, lv, x)
     assert got["conv1.conv"]["effective_macs"] == 0 and got["conv1.conv"]["graded_calls"] == 0

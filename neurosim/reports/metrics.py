@@ -16,9 +16,10 @@ NeuroBench (2.x, ``neurobench/metrics``) computes, per sample:
   ParameterCount Σ numel of parameters; ConnectionSparsity zero weights / weights (4 decimals).
 
 How neurosim maps its run onto a torch model (the assumptions a user needs to reconcile numbers):
-spike tensors carry the integer level z (binary SNNs: {0, 1}); the input tensor is pixel × the
-model's input scale; a residual sum carries the sum of its members' levels; pooling happens
-before the consumer's hook, as in the IR. The AC/MAC test is made per timestep and per *sample*,
+a neuron's output tensor carries z·θ with θ = Vth/N, the value the next layer receives (as
+neurosim.train's neurons emit it; a binary IF with Vth = 1 gives {0, 1}); the input tensor is
+pixel × the model's input scale; a residual sum carries the sum of its members' values; pooling
+happens before the consumer's hook, as in the IR. The AC/MAC test is made per timestep and per *sample*,
 which is NeuroBench run with batch_size=1 (with larger batches NeuroBench classifies the whole
 batch by its worst sample). Footprint counts float32 parameters (conv/linear weight and bias, BN
 γ/β) and BN buffers (running mean/var float32, num_batches_tracked int64), as
@@ -112,12 +113,14 @@ def synaptic_operations(graph: Graph, net: CompiledNetwork, levels: dict[str, np
             streams[node.name] = _input_stream(graph, inputs, t)
         elif isinstance(node, Neuron):
             layer = net.layer(node.name)
-            streams[node.name] = _Stream(levels[node.name]) if layer.pool is None else None
+            streams[node.name] = (_Stream(levels[node.name], node.spec.theta)
+                                  if layer.pool is None else None)
         elif isinstance(node, MaxPool2d):
-            streams[node.name] = _Stream(levels[owner[node.input]])
+            streams[node.name] = _Stream(levels[owner[node.input]], graph[node.input].spec.theta)
         elif isinstance(node, AvgPool2d) and not node.is_global:
             k = node.kernel[0] * node.kernel[1]
-            streams[node.name] = _Stream(levels[owner[node.input]], 1.0 / k)
+            streams[node.name] = _Stream(levels[owner[node.input]],
+                                         graph[node.input].spec.theta / k)
         elif isinstance(node, AvgPool2d):
             src = streams[node.input]
             mean = src.values.astype(np.float64).mean(axis=(-2, -1), keepdims=True)

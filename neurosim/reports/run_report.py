@@ -149,7 +149,8 @@ def graded_note(run: Run) -> str:
     visits = sum(by_layer[n].get("synapse_visits") or 0 for n in graded)
     return (f"NeuroBench's binary test misclassifies graded spikes in {len(graded)} layer(s) "
             f"({', '.join(graded[:6])}{', …' if len(graded) > 6 else ''}): a call with any value "
-            f"outside {{-1, 0, 1}} (a level z ≥ 2, or a residual sum) puts all its ops into MACs "
+            f"outside {{-1, 0, 1}} (a spike worth z·θ ≠ 1, i.e. a level z ≥ 2 or θ = Vth/N ≠ 1, "
+            f"or a residual sum) puts all its ops into MACs "
             f"({ops:,.0f} per sample), and a level-z spike counts once. neurosim's hardware "
             f"does one accumulate per synapse an event reaches ({visits:,.0f} synapse visits per "
             f"sample in these layers; forward-mode sums deliver one event per member stream), "
