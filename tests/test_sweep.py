@@ -109,3 +109,16 @@ def test_sweep_cli_errors(model_dir, tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
     assert "nope" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_figure7_axes_give_two_series(tmp_path):
+    from neurosim.reports import figures
+    df = synthetic_sweep()  # (T, N): (4, 1), (1, 4), (8, 1), (1, 8) — the paper's two lines
+    xlabel, series = figures.sweep_series(df)
+    assert xlabel == "N (multi-level, T=1) or T (binary, N=1)"
+    (_, ml_label, ml), (_, bin_label, binary) = series
+    assert "multi-level (T=1)" in ml_label and list(ml.sort_values("x").x) == [4, 8]
+    assert "binary (N=1)" in bin_label and list(binary.sort_values("x").x) == [4, 8]
+    grid = pd.concat([df.assign(levels=2, timesteps=2), df.assign(levels=4, timesteps=2)])
+    xlabel, series = figures.sweep_series(grid)
+    assert xlabel == "levels per spike N" and [s[1] for s in series] == ["vgg16, T=2"]

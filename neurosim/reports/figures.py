@@ -235,28 +235,50 @@ def level_distribution(run: Run, stem: Path, max_legend: int = 10) -> list[Path]
     return save(fig, stem)
 
 
+def sweep_series(df: pd.DataFrame) -> tuple[str, list[tuple[str, str, pd.DataFrame]]]:
+    """(x label, [(model, series label, rows with an 'x' column)]) for a sweep's line plots.
+
+    The paper's Figure 7 runs two lines: multi-level at T=1 against N, binary at N=1 against T.
+    A full grid gives one line per fixed T against N (or per fixed N against T if N is fixed).
+    """
+    n_varies, t_varies = df.levels.nunique() > 1, df.timesteps.nunique() > 1
+    series = []
+    if n_varies and t_varies and ((df.levels == 1) | (df.timesteps == 1)).all():
+        for model, part in df.groupby("model", sort=False):
+            ml = part[part.timesteps == 1]
+            binary = part[part.levels == 1]
+            series.append((model, f"{model}, multi-level (T=1) against N",
+                           ml.assign(x=ml.levels)))
+            series.append((model, f"{model}, binary (N=1) against T",
+                           binary.assign(x=binary.timesteps)))
+        return "N (multi-level, T=1) or T (binary, N=1)", series
+    x, other = ("levels", "timesteps") if n_varies else ("timesteps", "levels")
+    for (model, fixed), part in df.groupby(["model", other], sort=False):
+        label = f"{model}, {'T' if other == 'timesteps' else 'N'}={fixed}"
+        series.append((model, label, part.assign(x=part[x])))
+    return ("levels per spike N" if x == "levels" else "timesteps T"), series
+
+
 def sweep_lines(df: pd.DataFrame, y: str, ylabel: str, stem: Path, title: str,
                 reference: float | None = None, reference_label: str = "",
                 logy: bool = False) -> list[Path]:
-    """One line per (model, fixed axis) against N (or T when N is fixed): Figures 7 and 11."""
-    x, other = ("levels", "timesteps") if df.levels.nunique() > 1 else ("timesteps", "levels")
-    xlabel = "levels per spike N" if x == "levels" else "timesteps T"
+    """``y`` against N and/or T, one line per model and series: Figures 7 and 11."""
+    xlabel, series = sweep_series(df)
+    models = list(dict.fromkeys(df.model))
+    styles = ("-", "--", ":", "-.")
+    markers = ("o", "s", "^", "D", "v", "P")
     with matplotlib.rc_context(RC):
         fig, (ax,) = _figure(5.5, 3.8)
-        models = list(dict.fromkeys(df.model))
-        fixed_values = sorted(df[other].unique())
-        styles = ("-", "--", ":", "-.")
-        markers = ("o", "s", "^", "D", "v", "P")
-        for (model, fixed), part in df.groupby(["model", other], sort=False):
-            part = part.sort_values(x)
-            k = fixed_values.index(fixed)
-            label = f"{model}, {'T' if other == 'timesteps' else 'N'}={fixed}"
-            ax.plot(part[x], part[y], label=label, marker=markers[k % len(markers)],
+        seen: dict[str, int] = {}
+        for model, label, part in series:
+            k = seen[model] = seen.get(model, -1) + 1
+            part = part.sort_values("x")
+            ax.plot(part.x, part[y], label=label, marker=markers[k % len(markers)],
                     linestyle=styles[k % len(styles)],
                     color=RUN_COLORS[models.index(model) % len(RUN_COLORS)])
         if reference is not None and np.isfinite(reference):
             ax.axhline(reference, color="black", linestyle=":", label=reference_label)
-        ax.set_xticks(sorted(df[x].unique()))
+        ax.set_xticks(sorted({v for _, _, part in series for v in part.x}))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if logy:

@@ -208,7 +208,8 @@ def summary_table(df: pd.DataFrame) -> Table:
 
 def sweep_figures(df: pd.DataFrame, folder: Path) -> list[tuple[str, list[Path]]]:
     figs = []
-    axis = "N" if df.levels.nunique() > 1 else "T"
+    axis = ("N and T" if df.levels.nunique() > 1 and df.timesteps.nunique() > 1
+            else "N" if df.levels.nunique() > 1 else "T")
     if "energy_Total_nj" in df.columns:
         ann = float(df.ann_total_nj.iloc[0]) if "ann_total_nj" in df.columns else None
         divisor, unit = figures.energy_unit(float(df["energy_Total_nj"].max()))
