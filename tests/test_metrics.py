@@ -203,7 +203,7 @@ def one_linear_net(weights, timesteps):
 
 
 def test_membrane_updates_by_hand():
-    """I = θ: fire and return to 0 every step (no change after t=0); I = θ/2: v changes each step."""
+    """I = θ: fire and return to 0 each step (no change after t=0); I = θ/2: v changes each step."""
     graph = one_linear_net([1.0, 0.5], timesteps=3)
     x = np.ones((2, 1, 1, 1), np.uint8)
     sim = simulate(graph, inputs=Dataset(x, np.zeros(2, int), "ones"), record=True,

@@ -1,4 +1,4 @@
-"""neurosim sweep: the N × T grid, parallel runs, sweep.csv against each run, Table 3 and figures."""
+"""neurosim sweep: the N × T grid, parallel runs, sweep.csv against its runs, Table 3, figures."""
 
 import json
 

@@ -42,7 +42,8 @@ def build_in_place(build, dest: Path) -> list[Path]:
 # --- report ------------------------------------------------------------------------------------
 
 def report_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", metavar="DIR", help="a run directory written by `neurosim simulate --out`")
+    p.add_argument("run", metavar="DIR",
+                   help="a run directory written by `neurosim simulate --out`")
     p.add_argument("--out", help="write the report here instead of into DIR")
     p.add_argument("--quiet", action="store_true", help="do not print the tables")
 

@@ -17,7 +17,7 @@ from ..errors import InputError
 from . import figures
 from . import html as page
 from .run_report import provenance
-from .runs import Run
+from .runs import Run, layer_order
 from .tables import COUNT, ENERGY, SIGNED, TEXT, Table, breakdown_frame, totals
 
 
@@ -51,9 +51,7 @@ def align(runs: list[Run]) -> Alignment:
     if len(runs) < 2:
         raise InputError(f"compare needs at least two run directories, got {len(runs)}",
                          "compare")
-    names: list[str] = []
-    for run in runs:
-        names += [n for n in run.layers.layer if n not in names]
+    names = layer_order(runs)
     present = [set(r.layers.layer) for r in runs]
     common = [n for n in names if all(n in p for p in present)]
     if not common:
@@ -122,7 +120,7 @@ def activity_table(runs: list[Run], al: Alignment) -> Table:
 
 
 def energy_layer_table(runs: list[Run], al: Alignment) -> Table | None:
-    """Per layer: total energy per inference (nJ) in each run with a profile, Δ against the first."""
+    """Per layer: energy per inference (nJ) of each run with a profile, Δ against the first."""
     have = [r for r in runs if "energy_total_pj" in r.layers.columns]
     if len(have) < 2:
         return None

@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .runs import Run
+from .runs import Run, layer_order
 from .tables import energy_label
 
 FORMATS = ("png", "svg")
@@ -94,11 +94,7 @@ def energy_by_layer(run: Run, stem: Path) -> list[Path]:
 
 
 def _aligned(runs: list[Run], include_adds: bool = True) -> list[str]:
-    names: list[str] = []
-    for run in runs:
-        rows = run.layers if include_adds else run.spiking_rows
-        names += [n for n in rows.layer if n not in names]
-    return names
+    return layer_order(runs, include_adds)
 
 
 def _values(run: Run, names: list[str], column: str = "events_out",
@@ -119,9 +115,6 @@ def per_layer_bars(runs: list[Run], column: str, scale: float, ylabel: str, stem
     if not any(column in r.layers.columns for r in runs):
         return []
     names = _aligned(runs, include_adds)
-    kinds = {}
-    for run in runs:
-        kinds.update(dict(zip(run.layers.layer, run.layers.kind)))
     width = 0.8 / len(runs)
     with matplotlib.rc_context(RC):
         fig, (ax,) = _figure(max(6.0, 0.35 * len(names) * max(1, len(runs) / 1.5) + 2), 4.2)
@@ -130,12 +123,14 @@ def per_layer_bars(runs: list[Run], column: str, scale: float, ylabel: str, stem
             values = _values(run, names, column, scale)
             bars = ax.bar(x + (i - (len(runs) - 1) / 2) * width, np.nan_to_num(values), width,
                           label=run.name, color=RUN_COLORS[i % len(RUN_COLORS)])
+            kinds = dict(zip(run.layers.layer, run.layers.kind))
             for bar, name in zip(bars, names):
                 if kinds.get(name) == "add":
                     bar.set_hatch("//")
+        any_sum = any((r.layers.kind == "add").any() for r in runs)
         ax.set_xticks(x, names, rotation=60, ha="right")
         ax.set_xlabel("layer" + (" (hatched: residual sum point, events of its members)"
-                                 if include_adds and "add" in kinds.values() else ""))
+                                 if include_adds and any_sum else ""))
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         if len(runs) > 1:
@@ -167,7 +162,8 @@ def figure10(runs: list[Run], stem: Path) -> list[Path]:
     blocks = resnet_blocks(runs)
     if not blocks:
         return []
-    has_res = any(n.startswith("res") and RESNET_NAME.match(n) for r in runs for n in r.layers.layer)
+    has_res = any(n.startswith("res") and RESNET_NAME.match(n)
+                  for r in runs for n in r.layers.layer)
     with matplotlib.rc_context(RC):
         fig, axes = _figure(max(8.0, 0.9 * len(blocks) + 4), 6.0 if has_res else 3.8,
                             rows=2 if has_res else 1, sharex=True)

@@ -19,8 +19,8 @@ How neurosim maps its run onto a torch model (the assumptions a user needs to re
 a neuron's output tensor carries z·θ with θ = Vth/N, the value the next layer receives (as
 neurosim.train's neurons emit it; a binary IF with Vth = 1 gives {0, 1}); the input tensor is
 pixel × the model's input scale; a residual sum carries the sum of its members' values; pooling
-happens before the consumer's hook, as in the IR. The AC/MAC test is made per timestep and per *sample*,
-which is NeuroBench run with batch_size=1 (with larger batches NeuroBench classifies the whole
+happens before the consumer's hook, as in the IR. The AC/MAC test is made per timestep and per
+*sample*, which is NeuroBench run with batch_size=1 (with larger batches NeuroBench classifies the whole
 batch by its worst sample). Footprint counts float32 parameters (conv/linear weight and bias, BN
 γ/β) and BN buffers (running mean/var float32, num_batches_tracked int64), as
 torch.nn.Conv2d/Linear/BatchNorm2d hold them; neuron parameters are not counted.
@@ -47,7 +47,7 @@ INT64_BYTES = 8
 
 
 class _Stream:
-    """A tensor as the torch model would see it: integer ``values`` × ``unit``, shape (T, B, ...)."""
+    """A tensor as the torch model sees it: integer ``values`` × ``unit``, shape (T, B, ...)."""
 
     def __init__(self, values: np.ndarray, unit: float = 1.0):
         self.values = values

@@ -54,7 +54,7 @@ def latex(value, digits: int = 3, missing: str = "--") -> str:
 
 
 def count(value, missing: str = "–") -> str:
-    """Counts per sample: integers with thousands separators, fractions with 3 significant digits."""
+    """Counts per sample: integers with thousands separators, else 3 significant digits."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return missing
     value = float(value)

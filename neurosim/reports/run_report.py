@@ -56,7 +56,8 @@ def _nb_metrics(run: Run) -> tuple[dict, dict, dict, list[str]]:
         for _, r in spiking.iterrows():
             n = r.neurons * r.timesteps * s
             by_layer[r.layer] = {"activation_sparsity": (n - r.events_prepool) / n if n else 0.0}
-    neurosim = {"events": rows.events_out.sum() / s, "synapse_visits": rows.synapse_visits.sum() / s,
+    neurosim = {"events": rows.events_out.sum() / s,
+                "synapse_visits": rows.synapse_visits.sum() / s,
                 "synapse_visits_analytic": rows.synapse_visits_analytic.sum() / s,
                 "potential_writes": rows.potential_writes.sum() / s}
     notes = ["No metrics.json in this run: SynapticOperations, MembraneUpdates and Footprint "

@@ -8,6 +8,7 @@ a report shows comes from these files, so a report can be rebuilt from a run wit
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ LEVEL_COLUMNS = ("layer", "kind", "level", "count")
 # energy.csv rows in the paper's order (Table 3); Routing and Static only when a profile adds them.
 ENERGY_ROWS = ("Potentials", "Weights", "Bias", "In/Out", "Memory total", "Synaptic ops",
                "Addressing", "Routing", "Static", "Total")
+SUM_NAME = re.compile(r"^(add|sum)(\d+)$")
 REQUIRED_ENERGY_ROWS = ("Potentials", "Weights", "Bias", "In/Out", "Memory total",
                         "Synaptic ops", "Addressing", "Total")
 
@@ -57,7 +59,7 @@ class Run:
 
     @property
     def spiking_rows(self) -> pd.DataFrame:
-        """Layers that do work; forward-mode sum points (kind "add") repeat their members' events."""
+        """Layers that do work: forward-mode sum points (kind "add") repeat members' events."""
         return self.layers[self.layers.kind != "add"]
 
     def energy_columns(self) -> list[str]:
@@ -82,6 +84,26 @@ class Run:
                 "engine": s.get("engine"), "add_mode": s.get("add_mode"),
                 "accuracy": s.get("accuracy"), "float_accuracy": s.get("float_accuracy"),
                 "versions": s.get("versions") or {}}
+
+
+def layer_order(runs: list["Run"], include_adds: bool = True) -> list[str]:
+    """Layer names of all runs in network order; residual sum rows (layers.csv lists them last)
+    go right after their block (add{i}, then sum{i}, after block{i})."""
+    names: list[str] = []
+    for run in runs:
+        rows = run.layers if include_adds else run.spiking_rows
+        names += [n for n in rows.layer if n not in names]
+    placed = [n for n in names if not SUM_NAME.match(n) or f"block{SUM_NAME.match(n)[2]}" not
+              in names]
+    for name in sorted((n for n in names if n not in placed),
+                       key=lambda n: (int(SUM_NAME.match(n)[2]), SUM_NAME.match(n)[1] == "sum")):
+        i = SUM_NAME.match(name)[2]
+        anchor = placed.index(f"block{i}")
+        while anchor + 1 < len(placed) and SUM_NAME.match(placed[anchor + 1]) and \
+                SUM_NAME.match(placed[anchor + 1])[2] == i:
+            anchor += 1
+        placed.insert(anchor + 1, name)
+    return placed
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -40,7 +40,8 @@ ENERGY_LABELS = {
     "energy_static_pj": "Static",
     "energy_total_pj": "Total",
 }
-TEXT, ENERGY, COUNT, PERCENT, RATIO, SIGNED = "text", "energy", "count", "percent", "ratio", "signed"
+TEXT, ENERGY, COUNT, PERCENT = "text", "energy", "count", "percent"
+RATIO, SIGNED = "ratio", "signed"
 PRINTED = "printed"  # a number as a paper prints it, '27.8·10^2': kept digit for digit
 
 
