@@ -1,0 +1,117 @@
+"""``neurosim train``: train a network with torch, checkpoint every epoch, export it.
+
+    neurosim train --arch small --dataset fashion-mnist --levels 4 --timesteps 1 --epochs 15 \\
+        --out models/fmnist_small_n4t1 --checkpoint /work/cache/ckpt/fmnist_small_n4t1.pt
+
+A killed run resumes with the same command plus ``--resume CHECKPOINT``. torch is imported only
+when the command runs, so ``neurosim`` without the ``train`` extra still works.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import InputError
+from .config import ARCHS, DATASETS, NEURONS
+
+
+def train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", required=True, choices=ARCHS)
+    p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    p.add_argument("--levels", "-N", type=int, default=4, help="levels N per timestep")
+    p.add_argument("--timesteps", "-T", type=int, default=1, help="timesteps T")
+    p.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    p.add_argument("--neuron", choices=NEURONS, default="if",
+                   help="if: the paper's (multi-level) IF; s3nn: single-step binary (N=1, T=1)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate (default 0.1 for SGD, 1e-3 for AdamW)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="default 5e-4 for SGD, 0.05 for AdamW")
+    p.add_argument("--alpha", type=float, default=5.0, help="sigmoid surrogate sharpness α")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="model directory to export to")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file written after every epoch (default: "
+                        "$NEUROSIM_CACHE/ckpt/<model name>.pt, outside the repository)")
+    p.add_argument("--resume", default=None, help="resume from this checkpoint")
+    p.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
+                   help="stop after this epoch of the schedule and export nothing (runs with a "
+                        "time limit: resume later with --resume)")
+    p.add_argument("--data-root", default=None, help="dataset directory (default: the shared "
+                   "CIFAR-10 copy / Debian's Fashion-MNIST)")
+    p.add_argument("--cache", default=None, help="where decoded training images are cached")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--train-limit", type=int, default=None,
+                   help="train on this many training images only (quick tests)")
+    p.add_argument("--test-limit", type=int, default=None,
+                   help="evaluate on this many stratified test images only (quick tests)")
+    p.add_argument("--samples", type=int, default=500,
+                   help="test images shipped in MODEL/samples.npz")
+    p.add_argument("--agreement-samples", type=int, default=500,
+                   help="test images on which neurosim's float reference is compared with torch")
+    p.add_argument("--quantised-samples", type=int, default=None,
+                   help="test images for the quantised accuracy (default: the whole test set)")
+    p.add_argument("--hardware", default=None,
+                   help='what it trained on, for the manifest (default: "CPU, <n> cores")')
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _config(args):
+    from .loop import TrainConfig
+
+    sgd = args.optimizer == "sgd"
+    return TrainConfig(arch=args.arch, dataset=args.dataset, levels=args.levels,
+                       timesteps=args.timesteps, width=args.width, neuron=args.neuron,
+                       epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                       lr=args.lr if args.lr is not None else (0.1 if sgd else 1e-3),
+                       weight_decay=args.weight_decay if args.weight_decay is not None
+                       else (5e-4 if sgd else 0.05),
+                       alpha=args.alpha, seed=args.seed, train_limit=args.train_limit)
+
+
+def train_main(args) -> int:
+    try:
+        import torch
+    except ImportError as err:
+        raise InputError(f"training needs the 'train' extra (pip install neurosim[train]): {err}",
+                         "train") from None
+    import os
+
+    from ..data import stratified_indices
+    from .data import DEFAULT_CACHE, load_split
+    from .export import export
+    from .loop import load_checkpoint, make_state, train_epochs
+
+    def log(msg):
+        print(msg, flush=True)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    cache = Path(args.cache) if args.cache else DEFAULT_CACHE
+    checkpoint = Path(args.checkpoint) if args.checkpoint else cache / "ckpt" / f"{out.name}.pt"
+    config = _config(args)
+    state = load_checkpoint(args.resume, config) if args.resume else make_state(config)
+    if args.resume:
+        log(f"resumed {args.resume} after epoch {state.epoch}")
+    train = load_split(args.dataset, "train", args.data_root, cache)
+    test = load_split(args.dataset, "test", args.data_root, cache)
+    if args.test_limit:
+        test = test.subset(stratified_indices(test.labels, args.test_limit, seed=0))
+    log(f"{out.name}: {args.arch} on {args.dataset}, N={config.levels} T={config.timesteps} "
+        f"width={config.width:g}, {config.train_limit or len(train)} training images, {torch.get_num_threads()} "
+        f"threads; checkpoint {checkpoint}")
+    state = train_epochs(state, train, test, checkpoint, progress=not args.no_progress, log=log,
+                         until=args.stop_after)
+    if state.epoch < config.epochs:
+        log(f"stopped after epoch {state.epoch} of {config.epochs}; resume with --resume "
+            f"{checkpoint}")
+        return 0
+    hardware = args.hardware or f"CPU, {os.cpu_count()} cores"
+    export(state, out, test, samples=args.samples, agreement_samples=args.agreement_samples,
+           quantised_samples=args.quantised_samples, hardware=hardware, log=log)
+    return 0
