@@ -443,3 +443,29 @@ def test_large_runs_are_not_recorded(model_dir, tmp_path, monkeypatch):
     assert not (out / "levels.csv").exists() and not (out / "figures" / "levels.png").exists()
     md = (out / "report.md").read_text()
     assert "SynapticOperations needs the run's output levels" in md
+
+
+def test_report_of_a_real_profile_run(model_dir, tmp_path):
+    """With the energy model and a shipped profile: the report's Table 3 is energy.csv's, and
+    the per-layer energy adds up to its SNN total."""
+    from conftest import REPO
+    profiles = sorted((REPO / "hw_configs").glob("*.yaml"))
+    try:
+        import neurosim.energy  # noqa: F401
+        from neurosim.hardware import load_profile  # noqa: F401
+    except ImportError as err:
+        pytest.skip(f"the energy model is not available: {err}")
+    if not profiles:
+        pytest.skip("no hardware profile in hw_configs/")
+    out = tmp_path / "run"
+    assert main(["simulate", str(model_dir), "--hw", str(profiles[0]), "--engine", "reference",
+                 "--samples", "4", "--out", str(out), "--quiet", "--no-float"]) == 0
+    run = load_run(out)
+    assert run.energy is not None and "SNN" in run.energy.columns
+    layer_total = run.spiking_rows.energy_total_pj.sum() / run.samples / 1000
+    assert layer_total == pytest.approx(run.energy.loc["Total", "SNN"], rel=1e-6)
+    table = pd.read_csv(out / "energy_breakdown.csv")
+    assert table[table.iloc[:, 0] == "Total"]["SNN"].iloc[0] == pytest.approx(
+        run.energy.loc["Total", "SNN"])
+    assert run.describe()["profile_sha256"]
+    assert "sha256" in (out / "report.md").read_text()
