@@ -239,3 +239,41 @@ def test_cli_trains_resumes_and_exports(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "levels=4, not 2" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_compiled_surrogate_has_the_same_values(rng):
+    from neurosim.train import neurons
+
+    v = torch.from_numpy(rng.normal(0.4, 0.7, (3, 50)))
+    try:
+        neurons.compile_surrogate()
+        fused = neurons._slope(v, 0.25, 4, 5.0)
+    except Exception as err:  # no C++ compiler here: the eager path is what runs
+        pytest.skip(f"torch.compile unavailable: {err}")
+    finally:
+        neurons.compile_surrogate(False)
+    np.testing.assert_allclose(fused.numpy(), neurons.sigmoid_slope(v, 0.25, 4, 5.0).numpy(),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_models_report_lists_models_and_compares_residual_sums(tmp_path, rng):
+    from neurosim.model.graph import Graph
+    from neurosim.model.io import save_model
+    from neurosim.train.report import write
+
+    for variant in ("sew", "sparse"):
+        g = builders.small_resnet(variant, levels=4, seed=9)
+        meta = {"architecture": f"{variant}-resnet18", "levels": 4, "width": 0.25, "epochs": 3,
+                "seed": 0, "dataset": "synthetic", "training_time_s": 7200.0,
+                "hardware": "CPU, 2 cores", "accuracy": {"float": 0.5, "quantised": 0.25}}
+        save_model(Graph(g.nodes, g.output, g.name, g.timesteps, meta), tmp_path / "m" / variant)
+    images = tmp_path / "x.npz"
+    np.savez(images, images=rng.integers(0, 256, (6, 3, 16, 16), dtype=np.uint8),
+             labels=np.arange(6))
+    text = write(tmp_path / "m", tmp_path / "models.md", images, None).read_text()
+    assert "| sew | sew-resnet18 | synthetic | 4 | 1 | 0.25 |" in text
+    assert "50.00% (?) | 25.00% (?)" in text and "2.00 h" in text
+    assert "### sew vs sparse" in text and "6 CIFAR-10" in text
+    sums = [line for line in text.splitlines() if line.startswith("| sum")]
+    assert [s.split(" | ")[0] for s in sums] == ["| sum0", "| sum1"] * 2

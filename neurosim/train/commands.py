@@ -57,6 +57,9 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                    help="test images for the quantised accuracy (default: the whole test set)")
     p.add_argument("--hardware", default=None,
                    help='what it trained on, for the manifest (default: "CPU, <n> cores")')
+    p.add_argument("--compile", action="store_true",
+                   help="fuse the surrogate gradient with torch.compile (faster; needs a C++ "
+                        "compiler on CPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -91,6 +94,9 @@ def train_main(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.compile:
+        from .neurons import compile_surrogate
+        compile_surrogate()
     out = Path(args.out)
     cache = Path(args.cache) if args.cache else DEFAULT_CACHE
     checkpoint = Path(args.checkpoint) if args.checkpoint else cache / "ckpt" / f"{out.name}.pt"
