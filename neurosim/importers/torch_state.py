@@ -88,7 +88,8 @@ def graph_from_state_dict(graph: Graph, state_dict, where: str = "state_dict") -
         raise ConversionError(str(err), where) from None
 
 
-def _read_checkpoint(path: Path):
+def read_checkpoint(path: Path):
+    """A torch checkpoint loaded with weights_only=True (plain tensors and containers only)."""
     try:
         import torch
     except ImportError as err:
@@ -113,7 +114,7 @@ def load_torch_checkpoint(path, **builder_kwargs) -> Graph:
     from ..train.config import build_graph
 
     path = Path(path)
-    checkpoint = _read_checkpoint(path)
+    checkpoint = read_checkpoint(path)
     if isinstance(checkpoint, dict) and "model" in checkpoint and "config" in checkpoint:
         config = dict(checkpoint["config"])
         state = checkpoint["model"]

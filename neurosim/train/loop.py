@@ -119,10 +119,10 @@ def save_checkpoint(state: TrainState, path) -> Path:
 def load_checkpoint(path, config: TrainConfig | None = None) -> TrainState:
     """Resume: the checkpoint's network and optimizer; ``config`` may change only the schedule
     (epochs, lr...), not the network (arch, dataset, N, T, width, neuron)."""
-    from ..importers.torch_state import _read_checkpoint
+    from ..importers.torch_state import read_checkpoint
 
     path = Path(path)
-    ckpt = _read_checkpoint(path)
+    ckpt = read_checkpoint(path)
     if not isinstance(ckpt, dict) or not {"config", "epoch", "model", "optimizer"} <= set(ckpt):
         raise InputError("not a neurosim training checkpoint (expected config, epoch, model, "
                          "optimizer)", str(path))
