@@ -12,6 +12,10 @@ per neuron and timestep
     compare), 1 potential write; LIF adds a leak MAC. A merge-mode adder only reads and clears.
 per output spike
     1 reset ACC (before pooling); 1 output-FIFO write per event after pooling.
+routing (charged to the sending layer)
+    per timestep, source core and destination core: max(1, ⌈events / packet_events⌉) packets (a
+    timestep without events still sends its end-of-timestep packet), each crossing the hops of
+    its XY route; event_hops = events × hops. The input stream comes from the host: not counted.
 
 Exact counts follow the synapses an event really reaches (borders clipped, strides respected);
 the ``*_analytic`` fields hold the paper's formulas (Cout·kH·kW visits per conv event,
@@ -39,6 +43,7 @@ COUNT_FIELDS = (
     "bias_reads", "fifo_reads", "fifo_writes",
     "acc_ops", "acc_ops_analytic", "mac_ops", "syn_acc_ops", "syn_mac_ops",
     "update_ops", "reset_ops", "leak_ops", "addr_mac_ops", "addr_acc_ops", "saturations",
+    "packets", "packet_hops", "event_hops",
 )
 F = {name: i for i, name in enumerate(COUNT_FIELDS)}
 
@@ -102,12 +107,13 @@ def charge_projection(row: np.ndarray, p: Projection, layer: Layer, events: int,
 
 
 def charge_timestep(row: np.ndarray, layer: Layer, spikes: int, events_out: int,
-                    level_sum: int, saturations: int) -> None:
+                    level_sum: int, saturations: int, samples: int = 1) -> None:
     """Add one timestep's per-neuron and per-spike costs of ``layer`` to ``row``.
 
-    ``spikes``: neurons that fired (before pooling); ``events_out``: events after pooling.
+    ``spikes``: neurons that fired (before pooling); ``events_out``: events after pooling;
+    the spike counts are totals over ``samples`` inputs, each of which updates every neuron.
     """
-    n = layer.neurons
+    n = layer.neurons * samples
     row[F["update_ops"]] += n
     row[F["potential_reads"]] += n
     row[F["potential_writes"]] += n
@@ -131,6 +137,21 @@ def charge_timestep(row: np.ndarray, layer: Layer, spikes: int, events_out: int,
         row[F["events_out"]] += events_out
         row[F["fifo_writes"]] += events_out
         row[F["level_sum_out"]] += level_sum
+
+
+def charge_routing(row: np.ndarray, events, packet_events: int, hops) -> None:
+    """Add the packets one source core sends in one timestep to ``row``.
+
+    ``events``: its events per sample (array); ``hops``: the links to each destination core.
+    """
+    if len(hops) == 0:
+        return
+    events = np.asarray(events, np.int64)
+    packets = int(np.maximum(1, -(-events // packet_events)).sum())
+    total_hops = int(sum(hops))
+    row[F["packets"]] += packets * len(hops)
+    row[F["packet_hops"]] += packets * total_hops
+    row[F["event_hops"]] += int(events.sum()) * total_hops
 
 
 class RunCounts:

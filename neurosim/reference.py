@@ -13,6 +13,8 @@ Per timestep and layer (DESIGN.md "Semantics"):
     z = clip(floor(v / θ), 0, N) ; v ← v − z·θ (soft reset) ; out = pool(z)
 
 Integer arithmetic is exact: products are formed in float64 only while they stay below 2^53.
+Routing counts (packets, hops) follow the core placement of the network (a MappedNetwork, else
+compiler.default_mapping: one core per layer) and counters.charge_routing.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compiler import CompiledNetwork, Layer, Projection
-from .counters import RunCounts, charge_projection, charge_timestep
+from .compiler import CompiledNetwork, Layer, Projection, default_mapping
+from .counters import RunCounts, charge_projection, charge_routing, charge_timestep
 from .errors import InputError
 
 
@@ -172,9 +174,12 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
     logits, recorded = [], {name: [] for name in (l.name for l in net.layers)} if record else {}
     reach = {(layer.name, i): reach_map(p, layer)
              for layer in net.layers for i, p in enumerate(layer.projections)}
+    mapped = default_mapping(net)
+    routes = {layer.name: mapped.routes(layer.name) for layer in net.layers}
     for start in range(0, len(inputs), batch_size):
         batch = inputs[start:start + batch_size]
-        out, levels = _run_batch(net, batch, timesteps, counts, reach, record)
+        out, levels = _run_batch(net, batch, timesteps, counts, reach, record,
+                                 (routes, mapped.packet_events))
         logits.append(out)
         for name, arr in levels.items():
             recorded[name].append(arr)
@@ -186,7 +191,7 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
     return RunResult(net, counts, logits, levels, None if labels is None else np.asarray(labels))
 
 
-def _run_batch(net, batch, timesteps, counts, reach, record):
+def _run_batch(net, batch, timesteps, counts, reach, record, routing):
     integer = net.integer
     b = len(batch)
     dtype = np.int64 if integer else np.float64
@@ -215,11 +220,15 @@ def _run_batch(net, batch, timesteps, counts, reach, record):
             vl = leak(layer, v[layer.name], integer) + current
             v[layer.name], z, sat = fire(layer, vl, integer)
             if z is None:
-                charge_timestep(row, layer, 0, 0, 0, sat)
+                charge_timestep(row, layer, 0, 0, 0, sat, samples=b)
                 continue
             out = pool(z, layer).astype(np.int64)  # levels are integers in both modes
             charge_timestep(row, layer, int(np.count_nonzero(z)), int(np.count_nonzero(out)),
-                            int(out.sum()), sat)
+                            int(out.sum()), sat, samples=b)
+            routes, packet_events = routing
+            for (c0, c1), hops in routes[layer.name]:
+                per_sample = np.count_nonzero(out[:, c0:c1].reshape(b, -1), axis=1)
+                charge_routing(row, per_sample, packet_events, hops)
             streams[layer.name] = out
             if layer is output:
                 spike_sum = spike_sum + out

@@ -1,0 +1,249 @@
+"""Build the chip from a mapped network, run the SimPy simulation, collect counts and timing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import simpy
+
+from ..compiler import CompiledNetwork, MappedNetwork, map_to_cores, stream_max_level
+from ..counters import F, RunCounts, charge_projection, charge_timestep
+from ..errors import NeurosimError
+from ..reference import RunResult, check_inputs
+from .core import Core, as_hwc
+from .fifo import Channel
+from .source import InputPort
+
+
+class EngineError(NeurosimError):
+    """The simulation could not finish (a deadlock would be a bug in the engine)."""
+
+
+class Stopwatch:
+    """Wall time spent inside the processes' own code (between their yields): the rest of the
+    simulation loop is SimPy's share."""
+
+    def __init__(self):
+        self.inside = 0.0
+
+    def timed(self, generator):
+        clock = time.perf_counter
+        value = None
+        while True:
+            start = clock()
+            try:
+                event = generator.send(value)
+            except StopIteration:
+                self.inside += clock() - start
+                return
+            self.inside += clock() - start
+            value = yield event
+
+
+class RunState:
+    """What the processes share: run geometry, outputs, recording and completion per input."""
+
+    def __init__(self, env, net: MappedNetwork, inputs: np.ndarray, timesteps: int,
+                 record: bool, progress, window: int):
+        self.env = env
+        self.net = net
+        self.inputs = inputs
+        self.timesteps = timesteps
+        self.frames = len(inputs) * timesteps
+        self.packet_events = net.packet_events
+        self.window = max(1, int(window))
+        self.progress = progress
+        b = len(inputs)
+        input_max = int(inputs.max()) if inputs.size else 0
+        self.max_level = {net.input_name: input_max}
+        for layer in net.layers:
+            self.max_level[layer.name] = stream_max_level(net, layer.name, input_max)
+        out = net.output_layer
+        self.output = out
+        if out.mode == "readout":
+            self.logits = np.zeros((b,) + tuple(out.shape), np.float64)
+        else:
+            self.logits = np.zeros((b,) + tuple(out.out_shape), np.int64)
+        self.levels = {layer.name: np.zeros((timesteps, b) + tuple(layer.out_shape), np.int32)
+                       for layer in net.layers if layer.mode != "readout"} if record else {}
+        self.pending = np.full(b, len(net.cores_of(out.name)), np.int64)
+        self.done = [env.event() for _ in range(b)]
+        self.started = np.zeros(b, np.float64)
+        self.finished = np.zeros(b, np.float64)
+
+    @staticmethod
+    def _chw(core, array):
+        """A core's (H, W, C) slice as (C, H, W) (or (C,) for vectors)."""
+        return array.transpose(2, 0, 1) if len(core.layer.out_shape) == 3 else array.reshape(-1)
+
+    def record(self, core, b: int, t: int) -> None:
+        """The core's output levels of (input b, timestep t): recording and spike outputs."""
+        if self.levels:
+            self.levels[core.layer.name][t, b, core.c0:core.c1] = self._chw(core, core.out)
+        if core.layer is self.output:
+            self.logits[b, core.c0:core.c1] += self._chw(core, core.out)
+
+    def finish_input(self, core, b: int) -> None:
+        """A core finished the last timestep of input b (before its potentials are cleared)."""
+        if core.layer is not self.output:
+            return
+        if core.layer.mode == "readout":
+            v = core.v.transpose(2, 0, 1) if len(core.layer.shape) == 3 else core.v.reshape(-1)
+            self.logits[b, core.c0:core.c1] = v.astype(np.float64) * core.layer.scale / \
+                self.timesteps
+        self.finished[b] = max(self.finished[b], core.clock)
+        self.pending[b] -= 1
+        if self.pending[b] == 0:
+            self.done[b].succeed()
+            if self.progress is not None:
+                self.progress(1)
+
+
+def _wire(env, net: MappedNetwork, cores: list[Core], port: InputPort, noc) -> None:
+    """One FIFO channel per (receiving core, source core), the FIFO shared equally; the host's
+    input port sits next to the cores it feeds (no hops)."""
+    for core in cores:
+        sources = list(dict.fromkeys(p.source for p in core.layer.projections))
+        senders = [(s, [port] if s == net.input_name else
+                    [cores[c.index] for c in net.cores_of(s)]) for s in sources]
+        depth = net.fifo_depth // sum(len(found) for _, found in senders)
+        for source, found in senders:
+            projections = [j for j, p in enumerate(core.layer.projections) if p.source == source]
+            for sender in found:
+                hops = 0 if sender is port else net.hops(sender.index, core.index)
+                ch = Channel(env, core, source, depth, hops, hops * noc.hop_cycles)
+                ch.projections = projections
+                core.channels.append(ch)
+                sender.outputs.append(ch)
+
+
+def _slice(layer, c0: int, c1: int):
+    """The part of ``layer`` one core holds: its channels, bias and weights."""
+    projections = tuple(replace(p, weight=p.weight[c0:c1]) for p in layer.projections)
+    bias = None if layer.bias is None else layer.bias[c0:c1]
+    return replace(layer, shape=(c1 - c0,) + tuple(layer.shape[1:]), bias=bias,
+                   projections=projections)
+
+
+def _counts(net: MappedNetwork, cores: list[Core], samples: int, timesteps: int):
+    """Per-layer counts (equal to the reference's) and per-core counts from the cores' raw tallies.
+
+    A core charges what it did on its channels; a split layer's row adds its cores' per-synapse
+    and per-neuron work, and the per-event work once (every core of the layer reads the same
+    events: that replication shows in the per-core rows only). The counting rules are linear in
+    events, visits and level visits, which is what lets raw totals be charged once per timestep.
+    """
+    counts = RunCounts(net, samples=samples, timesteps=timesteps)
+    per_core = np.zeros((len(cores), timesteps, counts.data.shape[2]), np.int64)
+    for core in cores:
+        layer = core.layer
+        part = _slice(layer, core.c0, core.c1)
+        first = core.c0 == 0
+        for t in range(timesteps):
+            crow, lrow = per_core[core.index, t], counts.row(layer.name, t)
+            if samples == 0:
+                continue
+            for j, p in enumerate(layer.projections):
+                e, v, lv = (int(x) for x in core.proj_raw[t, j])
+                charge_projection(crow, part.projections[j], part, e, v, lv)
+                if first:
+                    charge_projection(lrow, p, layer, e, 0, 0)
+                charge_projection(lrow, p, layer, 0, v, lv)
+            spikes, events, level_sum, sat = (int(x) for x in core.fire_raw[t])
+            for row in (crow, lrow):
+                charge_timestep(row, part, spikes, events, level_sum, sat, samples=samples)
+                row[F["packets"]] += core.route_raw[t, 0]
+                row[F["packet_hops"]] += core.route_raw[t, 1]
+                row[F["event_hops"]] += core.route_raw[t, 2]
+    return counts, per_core
+
+
+def _core_rows(net: MappedNetwork, cores: list[Core], per_core: np.ndarray, makespan: float):
+    from ..counters import COUNT_FIELDS
+
+    rows = []
+    for core in cores:
+        totals = per_core[core.index].sum(axis=0)
+        rows.append({"core": core.index, "layer": core.layer.name,
+                     "channels": f"{core.c0}:{core.c1}", "x": core.spec.position[0],
+                     "y": core.spec.position[1], "neurons": core.spec.neurons,
+                     "busy_cycles": int(core.busy), "stall_cycles": int(core.stall),
+                     "utilisation": float(core.busy / makespan) if makespan else 0.0,
+                     "max_fifo_occupancy": int(core.max_occupied),
+                     "fifo_depth": int(net.fifo_depth),
+                     **{f: int(v) for f, v in zip(COUNT_FIELDS, totals)}})
+    return rows
+
+
+def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = None,
+        timesteps: int | None = None, record: bool = False, batch_size: int = 64,
+        progress=None, profile=None) -> RunResult:
+    """Simulate ``inputs`` on the event-driven hardware; same result as reference.run, plus
+    ``timing`` (simulated latency, throughput, utilisation, FIFO occupancy, stalls).
+
+    profile: the hardware profile (timing, FIFO depth, packet size, core limits); a network
+    already placed by compiler.map_to_cores keeps its placement. batch_size: how many inputs
+    may be in flight in the pipeline at once.
+    """
+    from ..hardware.profile import Profile
+
+    wall_start = time.perf_counter()
+    timesteps = timesteps or net.timesteps
+    inputs = check_inputs(net, inputs, timesteps)
+    if inputs.size and int(inputs.max()) > np.iinfo(np.int32).max:
+        raise NeurosimError("input values must fit in 32 bits", "inputs", "values")
+    profile = profile if profile is not None else Profile("default")
+    mapped = net if isinstance(net, MappedNetwork) else map_to_cores(net, profile)
+    timing = profile.timing
+    env = simpy.Environment()
+    state = RunState(env, mapped, inputs, timesteps, record, progress, batch_size)
+    cores = [Core(env, spec, mapped.layer(spec.layer), mapped, timing, state)
+             for spec in mapped.cores]
+    port = InputPort(env, state, timing)
+    _wire(env, mapped, cores, port, profile.noc)
+    watch = Stopwatch()
+    for core in cores:
+        env.process(watch.timed(core.process()))
+    env.process(watch.timed(port.process()))
+    sim_start = time.perf_counter()
+    env.run()
+    sim_wall = time.perf_counter() - sim_start
+    stuck = [c for c in cores if not c.finished]
+    if stuck or not all(d.triggered for d in state.done):
+        where = ", ".join(f"core {c.index} ({c.layer.name}) at frame {c.frame}" for c in stuck[:4])
+        raise EngineError(f"the simulation stopped before every input finished: {where}",
+                          "engine")
+    counts, per_core = _counts(mapped, cores, len(inputs), timesteps)
+    makespan = float(max([env.now] + [c.clock for c in cores]))
+    logits = state.logits.astype(np.float64)
+    if mapped.output_layer.mode != "readout":
+        logits = logits.reshape(len(inputs), -1)
+    result = RunResult(mapped, counts, logits, state.levels,
+                       None if labels is None else np.asarray(labels))
+    clock_hz = float(timing.clock_hz)
+    latency = state.finished - state.started
+    wall = time.perf_counter() - wall_start
+    result.timing = {
+        "engine": "event",
+        "clock_hz": clock_hz,
+        "inferences": len(inputs),
+        "cycles": makespan,
+        "latency_cycles": float(latency.mean()) if len(latency) else 0.0,
+        "latency_cycles_first": float(latency[0]) if len(latency) else 0.0,
+        "latency_cycles_max": float(latency.max()) if len(latency) else 0.0,
+        "latency_s": float(latency.mean()) / clock_hz if len(latency) else 0.0,
+        "throughput_per_s": len(inputs) * clock_hz / makespan if makespan else 0.0,
+        "utilisation": {c.layer.name if len(mapped.cores_of(c.layer.name)) == 1
+                        else f"{c.layer.name}[{c.c0}:{c.c1}]": (c.busy / makespan if makespan
+                                                                else 0.0) for c in cores},
+        "max_fifo_occupancy": max((c.max_occupied for c in cores), default=0),
+        "stall_cycles": int(sum(c.stall for c in cores) + port.stall),
+        "cores": _core_rows(mapped, cores, per_core, makespan),
+        "wall_s": wall,
+        "simulation_wall_s": sim_wall,
+        "simpy_s": max(0.0, sim_wall - watch.inside),
+        "simpy_share": max(0.0, sim_wall - watch.inside) / wall if wall else 0.0,
+    }
+    return result

@@ -1,0 +1,43 @@
+"""The host's input port: feeds each input's pixels (or event counts) to the first cores."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels
+from .core import Port
+
+
+class InputPort(Port):
+    """Injects input b's frames (timesteps) as packets, in order, at most ``window`` inputs
+    ahead of the last one the network has finished (the pipeline's inputs in flight). Input
+    values are events like any other (a pixel 0 sends nothing); the host is not a core, so its
+    packets are not counted as routing."""
+
+    def __init__(self, env, run, timing):
+        self.env = env
+        self.run_state = run
+        self.timing = timing
+        self.outputs = []
+        self.clock = 0
+        self.busy = 0
+        self.stall = 0
+
+    def frame_events(self, x: np.ndarray):
+        """(C, H, W) values → events (flat index, value), the order of the cores' gather."""
+        hwc = np.ascontiguousarray(x.transpose(1, 2, 0) if x.ndim == 3 else x.reshape(1, 1, -1))
+        idx, val, _ = kernels.gather(hwc)
+        return idx, val
+
+    def process(self):
+        run = self.run_state
+        per_step = run.inputs.ndim == len(run.net.input_shape) + 2
+        for b in range(len(run.inputs)):
+            if b >= run.window and not run.done[b - run.window].triggered:
+                yield run.done[b - run.window]
+                self.clock = max(self.clock, self.env.now)
+            run.started[b] = self.clock
+            events = None if per_step else self.frame_events(run.inputs[b])
+            for t in range(run.timesteps):
+                idx, val = self.frame_events(run.inputs[b, t]) if per_step else events
+                yield from self.send(b * run.timesteps + t, idx, val)
