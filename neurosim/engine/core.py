@@ -10,18 +10,25 @@ Per frame (one timestep of one input) the core runs the hardware pipeline, one c
 
 The barrier: the core integrates frame f only when every source core has delivered its last
 piece of f. Cores work on different frames at once, so layers pipeline across timesteps and
-inputs. Time: each core keeps its own clock (cycles), which may run ahead of the SimPy clock while
-it works through pieces already queued; it synchronises (a SimPy yield) only when it must wait —
-for a delivery, or for room in a full FIFO — so that SimPy sees a few events per packet, never
-one per spike.
+inputs.
+
+Time: every core is a sequential server with its own clock (cycles). It serves a piece no earlier
+than the piece arrives, one after another, and a sender takes FIFO room no earlier than the
+receiver gives it back. Both clocks may run ahead of SimPy's while there is work that needs no
+one else; a core yields to SimPy only when it must wait — for a piece that has not been sent, or
+for room the receiver has not yet freed. So SimPy sees a few events per FIFO-full of packets,
+never one per spike.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
 from .. import kernels
 from ..compiler import CompiledNetwork, Layer, Projection
+from .fifo import wake_at
 from .packets import Piece
 
 INT32_LIMIT = 2 ** 31 - 1
@@ -34,7 +41,9 @@ def as_hwc(shape) -> tuple[int, int, int]:
 
 class Synapses:
     """One projection as one core holds it: weights for its channels in the kernel's layout,
-    and the wide accumulator of Σ w·z for the current frame."""
+    and the accumulator of Σ w·z for the current frame — int32 where the worst case
+    (Σ|w| per output × the source's largest level) fits, else int64: exact either way. Weights
+    are stored in the narrowest integer type that holds them (int16 for 16-bit words)."""
 
     __slots__ = ("projection", "kind", "acc", "flat", "weight", "shift", "geometry", "c0")
 
@@ -46,27 +55,27 @@ class Synapses:
         self.c0 = c0
         w = p.weight[c0:c1]
         if integer:
-            per_output = np.abs(w).reshape(len(w), -1).sum(axis=1) if w.size else np.zeros(1)
+            per_output = np.abs(w).reshape(len(w), -1).sum(axis=1)
             bound = int(per_output.max(initial=0)) * int(max_level)
             dtype = np.int32 if bound <= INT32_LIMIT else np.int64
+            wmax = int(np.abs(w).max(initial=0))
+            wtype = np.int16 if wmax <= 2 ** 15 - 1 else np.int32 if wmax <= INT32_LIMIT \
+                else np.int64
         else:
-            dtype = np.float64
+            dtype = wtype = np.float64
+        self.weight = _layout(p, c0, c1, wtype)
         if p.kind == "conv":
-            self.weight = np.ascontiguousarray(w.transpose(2, 3, 1, 0), dtype)  # kH, kW, Cin, C
             _, h, wd = p.in_shape
             self.geometry = (h, wd, p.stride[0], p.stride[1], p.padding[0], p.padding[1])
-        elif p.kind == "linear":
-            self.weight = np.ascontiguousarray(w.T, dtype)  # N_in, C
-            self.geometry = ()
         else:
-            self.weight = np.ascontiguousarray(w, dtype)  # C: per-channel factor register
             self.geometry = ()
         h, wd, _ = as_hwc(layer.shape)
         self.acc = np.zeros((h, wd, c1 - c0), dtype)
         self.flat = self.acc.reshape(-1)
 
     def scatter(self, idx, val, bounds, visits, levels) -> None:
-        """Accumulate events [bounds[0], bounds[-1]) (validated layouts: the private kernels)."""
+        """Accumulate events [bounds[0], bounds[-1]) (layouts validated here, at construction,
+        so the private kernels are called directly)."""
         if self.kind == "conv":
             kernels._conv_scatter(self.acc, self.weight, idx, val, bounds, visits, levels,
                                   *self.geometry)
@@ -75,6 +84,26 @@ class Synapses:
         else:
             kernels._identity_scatter(self.acc, self.weight, idx, val, bounds, visits, levels,
                                       self.c0)
+
+
+_LAYOUTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _layout(p: Projection, c0: int, c1: int, dtype) -> np.ndarray:
+    """Weights of channels [c0, c1) in the kernel's layout — conv (kH, kW, C_in, C), linear
+    (N_in, C), identity (C,) — kept while the projection lives, so that repeated runs of one
+    network (sweeps, benchmarks) transpose its weights once."""
+    cache = _LAYOUTS.setdefault(p, {})
+    key = (c0, c1, np.dtype(dtype).str)
+    if key not in cache:
+        w = p.weight[c0:c1]
+        if p.kind == "conv":
+            w = w.transpose(2, 3, 1, 0)
+        elif p.kind == "linear":
+            w = w.T
+        cache[key] = np.ascontiguousarray(w, dtype)
+        cache[key].setflags(write=False)
+    return cache[key]
 
 
 class Port:
@@ -86,49 +115,50 @@ class Port:
     route_raw = None
 
     def send(self, frame: int, idx, val):
-        """Cut this frame's events into packets; send each to every destination core. A channel
-        without room stalls the core (backpressure) until the receiver frees it."""
+        """Cut one frame's events into packets and send each to every destination. A channel
+        without room stalls the sender (backpressure) until the receiver frees it."""
         if not self.outputs:
             return
         n = len(idx)
         size = self.run_state.packet_events
         packets = max(1, -(-n // size))
         per_packet = self.timing.cycles_per_packet
-        counted = self.route_raw is not None
-        raw = self.route_raw[frame % self.run_state.timesteps] if counted else None
+        raw = None if self.route_raw is None else self.route_raw[frame % self.run_state.timesteps]
         for k in range(packets):
             s, e = k * size, min(n, (k + 1) * size)
             for ch in self.outputs:
                 self.clock += per_packet
                 self.busy += per_packet
-                if counted:
+                if raw is not None:
                     raw[0] += 1
                     raw[1] += ch.hops
                     raw[2] += (e - s) * ch.hops
                 start = s
                 while True:
                     stop = min(e, start + ch.depth)
-                    if ch.free < stop - start:
+                    ch.settle(self.clock)
+                    if ch.depth - ch.reserved < stop - start:
                         yield from self.wait_for_room(ch, stop - start)
-                    ch.send(Piece(frame, idx, val, start, stop, k == packets - 1 and stop == e),
-                            self.clock - self.env.now + ch.latency)
+                    ch.push(Piece(frame, idx, val, start, stop, k == packets - 1 and stop == e),
+                            self.clock + ch.latency)
                     start = stop
                     if start >= e:
                         break
 
     def wait_for_room(self, ch, events: int):
-        """Stall until ``ch`` has room for ``events``: catch the SimPy clock up with the core's,
-        then wait for the receiver to return room."""
-        before = self.clock
-        if self.clock > self.env.now:
-            yield self.env.timeout(self.clock - self.env.now)
-        while ch.free < events:
+        """Stall until ``ch`` has room for ``events``: the time it comes back is known once the
+        receiver has scheduled enough releases; until then, wait for it to schedule them."""
+        when = ch.room_time(events)
+        while when is None:
+            ch.need = events
             ch.credit = self.env.event()
             yield ch.credit
-        ch.credit = None
-        if self.env.now > self.clock:
-            self.clock = self.env.now
-        self.stall += self.clock - before
+            when = ch.room_time(events)
+        ch.need = 0
+        if when > self.clock:
+            self.stall += when - self.clock
+            self.clock = when
+        ch.settle(self.clock)
 
 
 class Core(Port):
@@ -161,29 +191,32 @@ class Core(Port):
         self.channels = []  # incoming FIFO channels, one per source core
         self.outputs = []  # FIFO channels at the destination cores
         self.wake = None
+        self.wake_time = float("inf")  # when a wake-up is already scheduled
         self.finished = False
         self.frame = 0
-        self.clock = 0  # local time in cycles, >= the SimPy time of its last yield
+        self.clock = 0  # local time in cycles, never behind SimPy's while the core runs
         self.busy = 0
         self.stall = 0
-        self.occupied = 0
+        self.occupied = 0  # room reserved in all input channels
         self.max_occupied = 0
         self.events = (np.zeros(0, np.int32), np.zeros(0, np.int32))
         t = run.timesteps
         self.proj_raw = np.zeros((t, len(self.synapses), 3), np.int64)  # events, visits, levels
         self.fire_raw = np.zeros((t, 4), np.int64)  # spikes, events out, level sum, saturations
         self.route_raw = np.zeros((t, 3), np.int64)  # packets, packet hops, event hops
+        self._bounds = np.zeros(17, np.int64)
+        self._visits = np.zeros((len(self.synapses), 2, 16), np.int64)
 
     # --- FIFO side --------------------------------------------------------------------------
 
-    def arrived(self, piece: Piece) -> None:
-        """The NoC put ``piece`` into one of this core's channels."""
-        self.occupied += piece.events
+    def offered(self, piece: Piece) -> None:
+        """A sender pushed ``piece`` into one of this core's channels: note the room taken,
+        wake the core when the piece arrives if it is waiting for it."""
+        self.occupied += piece.stop - piece.start
         if self.occupied > self.max_occupied:
             self.max_occupied = self.occupied
         if self.wake is not None and piece.frame == self.frame:
-            self.wake.succeed()
-            self.wake = None
+            wake_at(self.env, piece.arrival, self)
 
     # --- the pipeline -----------------------------------------------------------------------
 
@@ -199,52 +232,68 @@ class Core(Port):
         self.finished = True
 
     def receive(self, frame: int):
-        """Scatter-accumulate queued pieces of ``frame`` until every source has delivered its
-        last one; wait for the NoC when nothing is queued."""
+        """Scatter-accumulate the pieces of ``frame`` that have arrived by the core's clock until
+        every source has delivered its last one; wait when none has."""
         open_channels = len(self.channels)
         while open_channels:
             took = False
             for ch in self.channels:
                 q = ch.queue
-                if q and q[0].frame == frame:
+                if q and q[0].frame == frame and q[0].arrival <= self.clock:
                     run = [q.popleft()]
-                    while q and q[0].frame == frame:
+                    while q and q[0].frame == frame and q[0].arrival <= self.clock:
                         run.append(q.popleft())
                     self.accumulate(ch, run, frame)
                     if run[-1].last:
                         open_channels -= 1
                     took = True
             if not took:
-                self.wake = self.env.event()
-                yield self.wake
-                if self.env.now > self.clock:
-                    self.clock = self.env.now
+                yield from self.wait_for_pieces(frame)
+
+    def wait_for_pieces(self, frame: int):
+        """Idle until the next piece of ``frame`` arrives (one already sent, or one to come)."""
+        self.wake = self.env.event()
+        self.wake_time = float("inf")
+        heads = [ch.queue[0].arrival for ch in self.channels
+                 if ch.queue and ch.queue[0].frame == frame]
+        if heads:
+            wake_at(self.env, min(heads), self)
+        yield self.wake
+        if self.env.now > self.clock:
+            self.clock = self.env.now
 
     def accumulate(self, ch, run: list[Piece], frame: int) -> None:
         """One kernel call per projection for a run of consecutive pieces of one channel; the
-        per-piece work gives each piece's finishing time, when its FIFO room comes back."""
-        first = run[0]
-        bounds = np.empty(len(run) + 1, np.int64)
-        bounds[0] = first.start
+        work of each piece gives the time it is done, when its FIFO room comes back."""
+        n = len(run)
+        if n >= len(self._bounds):
+            self._bounds = np.zeros(2 * n + 1, np.int64)
+            self._visits = np.zeros((len(self.synapses), 2, 2 * n), np.int64)
+        bounds = self._bounds[:n + 1]
+        bounds[0] = run[0].start
         for i, piece in enumerate(run):
             bounds[i + 1] = piece.stop
-        counts = np.zeros((len(ch.projections), 2, len(run)), np.int64)
-        t = frame % self.run_state.timesteps
-        events = int(bounds[-1] - bounds[0])
-        for row, j in enumerate(ch.projections):
-            self.synapses[j].scatter(first.idx, first.val, bounds, counts[row, 0], counts[row, 1])
-            raw = self.proj_raw[t, j]
-            raw[0] += events
-            raw[1] += int(counts[row, 0].sum())
-            raw[2] += int(counts[row, 1].sum())
-        per_piece = (np.diff(bounds) * (self.timing.cycles_per_event * len(ch.projections))
-                     + counts[:, 0].sum(axis=0) * self.timing.cycles_per_synapse)
-        now = self.env.now
-        clock = self.clock
-        for piece, cycles in zip(run, per_piece.tolist()):
-            clock += cycles
-            ch.release_at(piece.events, clock - now)
-        self.busy += clock - self.clock
+        visits = self._visits[:, :, :n]
+        visits[...] = 0
+        idx, val = run[0].idx, run[0].val
+        for j in ch.projections:
+            row = visits[j]
+            self.synapses[j].scatter(idx, val, bounds, row[0], row[1])
+        raw = self.proj_raw[frame % self.run_state.timesteps]
+        events = run[-1].stop - run[0].start
+        totals = visits.sum(axis=2).tolist()
+        for j in ch.projections:
+            tally = raw[j]
+            tally[0] += events
+            tally[1] += totals[j][0]
+            tally[2] += totals[j][1]
+        per_event = self.timing.cycles_per_event * len(ch.projections)
+        per_synapse = self.timing.cycles_per_synapse
+        clock = start = max(self.clock, run[0].arrival)
+        for piece, synapses in zip(run, visits[:, 0].sum(axis=0).tolist()):
+            clock = max(clock, piece.arrival) + per_event * piece.events + per_synapse * synapses
+            ch.release(clock, piece.events)
+        self.busy += clock - start
         self.clock = clock
 
     def integrate(self) -> None:

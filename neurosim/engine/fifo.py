@@ -1,10 +1,16 @@
 """A core's input FIFO: one virtual channel per source core, with credit-based flow control.
 
-The sender reserves room for a piece before it leaves, so a full channel stalls the sender
+The sender reserves room for a piece when it leaves, so a full channel stalls the sender
 (backpressure) and nothing is ever dropped; the room comes back when the receiving core has
 processed the piece. Splitting the FIFO by source keeps the engine free of deadlock where paths
 rejoin: a stream that runs ahead (timestep t + 1) fills only its own channel and cannot block
 the stream the receiver still waits for (timestep t).
+
+Times are in cycles. Sender and receiver each keep a local clock that may run ahead of SimPy's
+(neurosim/engine/core.py); the channel records *when* room comes back (``releases``, in the
+order the receiver finishes pieces, so in rising time) and when a piece arrives (``Piece.arrival``),
+so both sides can act on their own clock and SimPy only sees an event when one side must wait
+for the other.
 """
 
 from __future__ import annotations
@@ -17,46 +23,71 @@ from simpy.events import Timeout
 class Channel:
     """The part of ``owner``'s input FIFO that holds events from one source core."""
 
-    __slots__ = ("env", "owner", "source", "depth", "reserved", "queue", "credit", "hops",
-                 "latency", "projections")
+    __slots__ = ("env", "owner", "source", "depth", "reserved", "queue", "releases", "credit",
+                 "need", "hops", "latency", "projections")
 
     def __init__(self, env, owner, source: str, depth: int, hops: int, latency: int):
         self.env = env
         self.owner = owner  # the receiving core
         self.source = source  # the event stream (layer name or the input)
         self.depth = depth  # events
-        self.reserved = 0  # in flight + queued + being processed
-        self.queue: deque = deque()
+        self.reserved = 0  # room taken: in flight, queued or being processed
+        self.queue: deque = deque()  # pieces sent, in order (arrival time on each)
+        self.releases: deque = deque()  # (time, events): room the receiver gives back
         self.credit = None  # event a stalled sender waits on
+        self.need = 0  # room that sender needs
         self.hops = hops
         self.latency = latency  # cycles from the sender's network interface to this FIFO
-        self.projections: list = []  # the receiver's projections fed by this stream
+        self.projections = ()  # indices of the receiver's projections fed by this stream
 
-    @property
-    def free(self) -> int:
-        return self.depth - self.reserved
+    def settle(self, time: float) -> None:
+        """Take back the room released up to ``time`` (the sender's clock)."""
+        releases = self.releases
+        while releases and releases[0][0] <= time:
+            n = releases.popleft()[1]
+            self.reserved -= n
+            self.owner.occupied -= n
 
-    def send(self, piece, delay: float) -> None:
-        """Reserve room for ``piece`` (the caller checked ``free``) and let the NoC deliver it
-        after ``delay`` cycles."""
-        self.reserved += piece.events
-        Timeout(self.env, delay, (self, piece)).callbacks.append(_deliver)
+    def room_time(self, events: int):
+        """The earliest time the channel has room for ``events``, from the releases known so far
+        (later ones can only come later), or None if that needs releases not yet scheduled."""
+        free = self.depth - self.reserved
+        if free >= events:
+            return 0
+        for time, n in self.releases:
+            free += n
+            if free >= events:
+                return time
+        return None
 
-    def release_at(self, events: int, delay: float) -> None:
-        """Return ``events`` of room after ``delay`` cycles (when the receiver is done)."""
-        if events:
-            Timeout(self.env, delay, (self, events)).callbacks.append(_release)
+    def push(self, piece, arrival: float) -> None:
+        """Send ``piece`` (the caller made room): it reaches the FIFO at ``arrival``."""
+        piece.arrival = arrival
+        self.reserved += piece.stop - piece.start
+        self.queue.append(piece)
+        self.owner.offered(piece)
+
+    def release(self, time: float, events: int) -> None:
+        """The receiver is done with ``events`` at ``time``: their room comes back then."""
+        if not events:
+            return
+        self.releases.append((time, events))
+        if self.credit is not None and self.room_time(self.need) is not None:
+            self.credit.succeed()
+            self.credit = None
 
 
-def _deliver(event) -> None:
-    channel, piece = event.value
-    channel.queue.append(piece)
-    channel.owner.arrived(piece)
+def wake_at(env, time: float, core) -> None:
+    """Wake a waiting core at ``time`` (a piece it waits for arrives then), unless it is already
+    to be woken earlier."""
+    if time < core.wake_time:
+        core.wake_time = time
+        Timeout(env, max(0.0, time - env.now), core).callbacks.append(_wake)
 
 
-def _release(event) -> None:
-    channel, events = event.value
-    channel.reserved -= events
-    channel.owner.occupied -= events
-    if channel.credit is not None and not channel.credit.triggered:
-        channel.credit.succeed()
+def _wake(event) -> None:
+    core = event.value
+    if core.wake is not None and not core.wake.triggered:
+        core.wake.succeed()
+        core.wake = None
+        core.wake_time = float("inf")

@@ -33,9 +33,10 @@ class InputPort(Port):
         run = self.run_state
         per_step = run.inputs.ndim == len(run.net.input_shape) + 2
         for b in range(len(run.inputs)):
-            if b >= run.window and not run.done[b - run.window].triggered:
-                yield run.done[b - run.window]
-                self.clock = max(self.clock, self.env.now)
+            if b >= run.window:
+                if not run.done[b - run.window].triggered:
+                    yield run.done[b - run.window]
+                self.clock = max(self.clock, self.env.now, run.finished[b - run.window])
             run.started[b] = self.clock
             events = None if per_step else self.frame_events(run.inputs[b])
             for t in range(run.timesteps):
