@@ -136,7 +136,7 @@ def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed
 
 
 def run_engine(net: CompiledNetwork, data: Dataset, engine: str, timesteps: int,
-               record: bool = False, progress=None) -> RunResult:
+               record: bool = False, progress=None, profile=None) -> RunResult:
     if engine == "reference":
         from . import reference
         runner = reference.run
@@ -148,8 +148,9 @@ def run_engine(net: CompiledNetwork, data: Dataset, engine: str, timesteps: int,
     else:
         raise NeurosimError(f"unknown engine {engine!r}; expected one of {ENGINES}", "engine")
     start = time.perf_counter()
+    extra = {"profile": profile} if engine == "event" else {}
     result = runner(net, data.inputs, data.labels, timesteps=timesteps, record=record,
-                    progress=progress)
+                    progress=progress, **extra)
     result.timing.setdefault("wall_s", time.perf_counter() - start)
     return result
 
@@ -183,7 +184,7 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
     if profile is not None:
         from .compiler import map_to_cores
         net = map_to_cores(net, profile)
-    result = run_engine(net, data, engine, graph.timesteps, record, progress)
+    result = run_engine(net, data, engine, graph.timesteps, record, progress, profile)
     float_acc = None
     if float_reference and (data.labels >= 0).any():
         fnet = compile_graph(graph, widths, integer=False, add_mode=add_mode)
@@ -194,6 +195,10 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
                 "add_mode": add_mode, "widths": vars(widths),
                 "hw": None if profile is None else profile.describe()}
     sim = Simulation(graph, net, result, settings, float_acc, profile)
+    if "cores" in result.timing:
+        import pandas as pd
+        cores = pd.DataFrame(result.timing["cores"])
+        sim.extra_files["cores.csv"] = lambda path: cores.to_csv(path, index=False)
     if profile is not None:
         from .energy import estimate
         sim.energy = estimate(sim.counts, net, profile)
