@@ -136,11 +136,10 @@ class Port:
                 start = s
                 while True:
                     stop = min(e, start + ch.depth)
-                    ch.settle(self.clock)
-                    if ch.depth - ch.reserved < stop - start:
+                    piece = Piece(frame, idx, val, start, stop, k == packets - 1 and stop == e)
+                    if not ch.try_push(piece, self.clock):
                         yield from self.wait_for_room(ch, stop - start)
-                    ch.push(Piece(frame, idx, val, start, stop, k == packets - 1 and stop == e),
-                            self.clock + ch.latency)
+                        ch.try_push(piece, self.clock)
                     start = stop
                     if start >= e:
                         break
@@ -158,7 +157,6 @@ class Port:
         if when > self.clock:
             self.stall += when - self.clock
             self.clock = when
-        ch.settle(self.clock)
 
 
 class Core(Port):

@@ -40,14 +40,6 @@ class Channel:
         self.latency = latency  # cycles from the sender's network interface to this FIFO
         self.projections = ()  # indices of the receiver's projections fed by this stream
 
-    def settle(self, time: float) -> None:
-        """Take back the room released up to ``time`` (the sender's clock)."""
-        releases = self.releases
-        while releases and releases[0][0] <= time:
-            n = releases.popleft()[1]
-            self.reserved -= n
-            self.owner.occupied -= n
-
     def room_time(self, events: int):
         """The earliest time the channel has room for ``events``, from the releases known so far
         (later ones can only come later), or None if that needs releases not yet scheduled."""
@@ -60,12 +52,22 @@ class Channel:
                 return time
         return None
 
-    def push(self, piece, arrival: float) -> None:
-        """Send ``piece`` (the caller made room): it reaches the FIFO at ``arrival``."""
-        piece.arrival = arrival
-        self.reserved += piece.stop - piece.start
+    def try_push(self, piece, time: float) -> bool:
+        """Send ``piece`` at ``time`` if the channel has room for it then (it reaches the FIFO
+        ``latency`` cycles later); False if the sender must wait for room."""
+        releases = self.releases
+        while releases and releases[0][0] <= time:
+            n = releases.popleft()[1]
+            self.reserved -= n
+            self.owner.occupied -= n
+        events = piece.stop - piece.start
+        if self.depth - self.reserved < events:
+            return False
+        piece.arrival = time + self.latency
+        self.reserved += events
         self.queue.append(piece)
         self.owner.offered(piece)
+        return True
 
     def release(self, time: float, events: int) -> None:
         """The receiver is done with ``events`` at ``time``: their room comes back then."""
