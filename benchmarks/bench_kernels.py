@@ -91,9 +91,9 @@ def main(argv=None):
     rows.append({"kernel": "linear", "acc": "int32", "shape": f"{nin}x{nout}",
                  "visits": len(idx) * nout, "visits_per_s": len(idx) * nout / seconds,
                  "dense_macs_per_s": float("nan")})
-    total_visits = sum(r["visits"] for r in rows if r["kernel"] == "conv3x3" and r["acc"] == "int32")
-    total_s = sum(r["visits"] / r["visits_per_s"] for r in rows
-                  if r["kernel"] == "conv3x3" and r["acc"] == "int32")
+    main_rows = [r for r in rows if r["kernel"] == "conv3x3" and r["acc"] == "int32"]
+    total_visits = sum(r["visits"] for r in main_rows)
+    total_s = sum(r["visits"] / r["visits_per_s"] for r in main_rows)
     report = {"density": args.density, "levels": args.levels, "threads": 1,
               "rows": rows, "conv_int32_overall_visits_per_s": total_visits / total_s,
               "load_average_before": load_before, "load_average_after": os.getloadavg()}

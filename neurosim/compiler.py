@@ -531,7 +531,7 @@ def compile_graph(graph: Graph, widths: Widths | None = None, integer: bool = Tr
                            compiler.adds, quant.report if integer else {})
 
 
-# --- mapping onto cores ----------------------------------------------------------------------------
+# --- mapping onto cores --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class CoreSpec:

@@ -114,7 +114,8 @@ def neuron_zoo(spec, pool):
 
 @pytest.mark.parametrize("spec", [lif(0.75, levels=3), NeuronSpec(levels=2, reset="zero"),
                                   NeuronSpec(levels=1, stateless=True),
-                                  NeuronSpec(levels=5, vth=0.6)], ids=["lif", "hard", "s3nn", "vth"])
+                                  NeuronSpec(levels=5, vth=0.6)],
+                         ids=["lif", "hard", "s3nn", "vth"])
 @pytest.mark.parametrize("pool", [None, MaxPool2d, AvgPool2d], ids=["nopool", "max", "avg"])
 def test_neuron_kinds_and_pools_equal_reference(spec, pool, rng):
     g = neuron_zoo(spec, pool)
@@ -190,7 +191,7 @@ def test_routing_counts_by_hand():
     assert (row.events_out, row.packets, row.packet_hops, row.event_hops) == (0, 2, 2, 0)
 
 
-# --- simulated time --------------------------------------------------------------------------------
+# --- simulated time ------------------------------------------------------------------------------
 
 def test_latency_by_hand():
     """Input (4,) with 3 non-zero values → linear 4→2 readout, one core, one timestep.
@@ -206,6 +207,7 @@ def test_latency_by_hand():
     assert t["latency_cycles"] == 13 and t["cycles"] == 13
     assert t["latency_s"] == pytest.approx(13 / 200e6)
     assert t["throughput_per_s"] == pytest.approx(200e6 / 13)
+    assert t["seconds_per_inference"] == pytest.approx(13 / 200e6)
     assert t["utilisation"]["fc"] == pytest.approx(11 / 13)
     assert ev.timing["cores"][0]["busy_cycles"] == 11
 
@@ -244,7 +246,7 @@ def test_pipelining_across_inputs(rng):
     assert together.timing["cycles"] < 0.9 * alone.timing["cycles"]
 
 
-# --- backpressure and rejoining paths --------------------------------------------------------------
+# --- backpressure and rejoining paths ------------------------------------------------------------
 
 def test_tiny_fifo_loses_nothing_and_slows_down(rng):
     g = small_resnet("sew", levels=4, timesteps=2)
@@ -290,7 +292,7 @@ def test_rejoining_paths_do_not_deadlock(depth, packet, mode, rng):
     assert ev.timing["stall_cycles"] > 0
 
 
-# --- interfaces ------------------------------------------------------------------------------------
+# --- interfaces ----------------------------------------------------------------------------------
 
 def test_progress_and_result_fields(rng):
     g = small_convnet(levels=2, timesteps=1, channels=(2, 2), input_shape=(1, 8, 8), hidden=4)
@@ -314,6 +316,22 @@ def test_bad_inputs_raise_clear_errors():
         engine.run(net, np.zeros((2, 3, 8, 8), np.uint8))
     with pytest.raises(InputError, match="inputs: dtype: expected integer"):
         engine.run(net, np.zeros((2, 1, 8, 8), np.float32))
+
+
+def test_a_stuck_simulation_is_an_error_not_a_hang(monkeypatch, rng):
+    """If packets never arrive (here: cores that send nothing), SimPy runs out of events; the
+    engine reports which cores are stuck at which frame instead of returning partial counts."""
+    from neurosim.engine import core, runner
+
+    def silent(self, frame, idx, val):
+        return
+        yield
+
+    monkeypatch.setattr(core.Core, "send", silent)
+    g = small_convnet(levels=2, timesteps=1, channels=(2, 2), input_shape=(1, 8, 8), hidden=4)
+    with pytest.raises(runner.EngineError, match=r"engine: the simulation stopped before every "
+                                                 r"input finished: core 1 \(conv2\) at frame 0"):
+        engine.run(compile_graph(g), images(rng, g.input.shape, 2))
 
 
 def test_simulate_writes_cores_csv(tmp_path, rng):

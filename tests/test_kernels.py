@@ -13,7 +13,7 @@ from neurosim import kernels
 from neurosim.kernels import KernelError
 
 
-# --- numpy twins -----------------------------------------------------------------------------------
+# --- numpy twins ---------------------------------------------------------------------------------
 
 def twin_conv(image, weight, stride, padding, out_hw):
     """Dense cross-correlation (C, H, W) ⊛ (kH, kW, C_in, C_out) → (H_out, W_out, C_out), and
@@ -63,7 +63,8 @@ def twin_pool(z, kind, kernel, stride, out_hw):
     out = np.zeros(out_hw + (z.shape[2],), z.dtype)
     for i in range(out_hw[0]):
         for j in range(out_hw[1]):
-            win = z[i * stride[0]:i * stride[0] + kernel[0], j * stride[1]:j * stride[1] + kernel[1]]
+            y, x = i * stride[0], j * stride[1]
+            win = z[y:y + kernel[0], x:x + kernel[1]]
             out[i, j] = win.max(axis=(0, 1)) if kind == "max" else win.sum(axis=(0, 1))
     return out
 

@@ -12,7 +12,7 @@ from ..compiler import CompiledNetwork, MappedNetwork, map_to_cores, stream_max_
 from ..counters import F, RunCounts, charge_projection, charge_timestep
 from ..errors import NeurosimError
 from ..reference import RunResult, check_inputs
-from .core import Core, as_hwc
+from .core import Core
 from .fifo import Channel
 from .source import InputPort
 
@@ -180,12 +180,24 @@ def _core_rows(net: MappedNetwork, cores: list[Core], per_core: np.ndarray, make
 def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = None,
         timesteps: int | None = None, record: bool = False, batch_size: int = 64,
         progress=None, profile=None) -> RunResult:
-    """Simulate ``inputs`` on the event-driven hardware; same result as reference.run, plus
-    ``timing`` (simulated latency, throughput, utilisation, FIFO occupancy, stalls).
+    """Simulate ``inputs`` on the event-driven hardware: the same logits, levels and counts as
+    reference.run, plus the simulated time in ``result.timing``:
 
-    profile: the hardware profile (timing, FIFO depth, packet size, core limits); a network
-    already placed by compiler.map_to_cores keeps its placement. batch_size: how many inputs
-    may be in flight in the pipeline at once.
+    cycles                  the whole run (makespan), at ``clock_hz``
+    latency_cycles, _s      mean time from the host starting to send an input to the output
+                            layer finishing it (``_first``: the first input, on an empty chip;
+                            ``_max``: the worst)
+    seconds_per_inference   makespan / inputs (1 / throughput_per_s): chip time per inference
+    utilisation             busy cycles / makespan per core (layer, or layer[c0:c1] if split)
+    max_fifo_occupancy      events held or reserved in any core's input FIFO, at most its depth
+    stall_cycles            cycles senders waited for FIFO room (backpressure), all cores
+    cores                   one row per core: position, busy/stall cycles, FIFO occupancy and
+                            every count (what the core itself did: cores.csv)
+    wall_s, simpy_s, simpy_share   host time, and the part spent in SimPy's own event loop
+
+    profile: the hardware profile (timing, FIFO depth, packet size, core limits, NoC); a
+    network already placed by compiler.map_to_cores keeps its placement. batch_size: how many
+    inputs may be in flight in the pipeline at once.
     """
     from ..hardware.profile import Profile
 
@@ -235,6 +247,7 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
         "latency_cycles_max": float(latency.max()) if len(latency) else 0.0,
         "latency_s": float(latency.mean()) / clock_hz if len(latency) else 0.0,
         "throughput_per_s": len(inputs) * clock_hz / makespan if makespan else 0.0,
+        "seconds_per_inference": makespan / clock_hz / len(inputs) if len(inputs) else 0.0,
         "utilisation": {c.layer.name if len(mapped.cores_of(c.layer.name)) == 1
                         else f"{c.layer.name}[{c.c0}:{c.c1}]": (c.busy / makespan if makespan
                                                                 else 0.0) for c in cores},
