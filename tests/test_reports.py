@@ -405,8 +405,9 @@ def test_table3_next_to_paper(tmp_path):
         assert (out / name).is_file(), name
 
 
-def test_regenerate_from_shipped_models(tmp_path):
+def test_regenerate_from_shipped_models(tmp_path, monkeypatch):
     from neurosim.reports import regenerate
+    monkeypatch.chdir(tmp_path)  # no hw_configs/ here: activity reports only, no profile
     models = tmp_path / "models"
     ship(models, "sew18", builders.small_resnet("sew", levels=4))
     ship(models, "sparse18", builders.small_resnet("sparse", levels=4))
