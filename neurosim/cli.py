@@ -18,6 +18,7 @@ COMMANDS = {
     "simulate": ("neurosim.commands", "simulate", "simulate a model and write counts and energy"),
     "inspect": ("neurosim.commands", "inspect", "show a model's graph, shapes and core map"),
     "profiles": ("neurosim.hardware.commands", "profiles", "list and validate hardware profiles"),
+    "paper-tables": ("neurosim.hardware.commands", "paper_tables", "reproduce Tables 3/4"),
     "report": ("neurosim.reports.commands", "report", "energy breakdown report from a run"),
     "compare": ("neurosim.reports.commands", "compare", "compare runs layer by layer"),
     "sweep": ("neurosim.reports.commands", "sweep", "run an N × T grid and report it"),

@@ -1,5 +1,8 @@
 """Hardware profiles: the YAML schema, loading with clear errors, SRAM and operation energies."""
 
-from .profile import CoreLimits, NoC, Profile, Timing
+from .loader import load_profile, profile_from_data
+from .profile import (CoreLimits, EnergyModel, Memory, NoC, Operations, Policies, Profile,
+                      Timing)
 
-__all__ = ["CoreLimits", "NoC", "Profile", "Timing"]
+__all__ = ["CoreLimits", "EnergyModel", "Memory", "NoC", "Operations", "Policies", "Profile",
+           "Timing", "load_profile", "profile_from_data"]

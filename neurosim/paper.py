@@ -1,0 +1,625 @@
+"""Tables 3 and 4 of "All in one timestep" and their reproduction by neurosim's energy model.
+
+The paper gives, per configuration, only the energy rows. What they imply (energy_model.md §4.2):
+events = In/Out / (2·E_fifo) and synapse visits R = (Syn/E_ACC − T·n_out − events) / N, where
+n_out (neurons) and the channels come from neurosim's VGG16 (model.builders.vgg16 compiled at
+32×32×3 and 128×128×2). From those totals and the profile, the rows are:
+
+    In/Out      2·events·E_fifo                               by construction (events from In/Out)
+    Syn         E_ACC·(N·R + T·n_out + events)                by construction (R from Syn)
+    Bias        the energy model on the dense per-neuron counts of VGG16 over T timesteps (per
+                channel, from the profile's bias memory): geometry, no per-configuration input
+    Weights     Ē_w · R                                       Ē_w fitted (per dataset)
+    Potentials  Ē_pot · 2·(R + T·n_out)                       Ē_pot fitted (per dataset)
+    Addressing  φ · events · (2·E_MAC + kH·kW·N·E_ACC)        φ fitted (one value)
+
+The three fitted parameters are fitted on the binary configurations only (geometric means); the
+multi-level columns are then predictions, which tests the claim that N multiplies the synaptic
+operations (and the addressing adds) but not the memory accesses. Totals carry no per-layer split,
+so Ē_w and Ē_pot are effective (access-weighted) energies; the report sets them beside what the
+profile's per-layer SRAM models give for VGG16.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .compiler import compile_graph
+from .counters import RunCounts, charge_timestep
+from .errors import ProfileError
+from .hardware.profile import Profile
+from .model.builders import vgg16
+from .model.graph import Graph, Linear, MaxPool2d
+from .reports.paper import SOURCE, TABLE3_CONFIGS, TABLE3_PRINTED, value
+
+ROWS = ("Potentials", "Weights", "Bias", "In/Out", "Memory total", "Synaptic ops", "Addressing",
+        "Total")
+CHECKED_ROWS = ("Potentials", "Weights", "Bias", "In/Out", "Synaptic ops", "Addressing", "Total")
+TOLERANCE = 0.03
+
+# Table 4: VGG16 on CIFAR10-DVS, energy per inference in nJ, as printed (the memory total of the
+# multi-level column is 103.4·10^6; 104.1·10^6 is its grand total).
+TABLE4_CONFIGS = ("ANN", "binary [T=10, N=1]", "multi-level [T=1, N=10]")
+TABLE4_PRINTED = {
+    "Potentials": ("-", "233.3·10^6", "90.6·10^6"),
+    "Weights": ("52·10^6", "32.2·10^6", "12.8·10^6"),
+    "Bias": ("6.9·10^2", "69.7·10^2", "6.9·10^2"),
+    "In/Out": ("186.3·10^6", "40.5·10^3", "15.8·10^3"),
+    "Memory total": ("238.3·10^6", "265.5·10^6", "103.4·10^6"),
+    "Synaptic ops": ("12.1·10^6", "170.8·10^3", "664.6·10^3"),
+    "Addressing": ("6.2·10^3", "10.3·10^3", "7.7·10^3"),
+    "Total": ("250.4·10^6", "265.7·10^6", "104.1·10^6"),
+}
+
+DATASETS = {"CIFAR-10": (3, 32, 32), "CIFAR10-DVS": (2, 128, 128)}
+HEADS = ("flatten", "global_pool")
+
+
+@dataclass(frozen=True)
+class Config:
+    table: str
+    dataset: str
+    label: str
+    timesteps: int
+    levels: int
+
+    @property
+    def binary(self) -> bool:
+        return self.levels == 1
+
+    @property
+    def short(self) -> str:
+        return f"{'C10' if self.dataset == 'CIFAR-10' else 'DVS'} T={self.timesteps} " \
+               f"N={self.levels}"
+
+
+CONFIGS = (
+    Config("Table 3", "CIFAR-10", "binary [T=4, N=1]", 4, 1),
+    Config("Table 3", "CIFAR-10", "multi-level [T=1, N=4]", 1, 4),
+    Config("Table 3", "CIFAR-10", "binary [T=8, N=1]", 8, 1),
+    Config("Table 3", "CIFAR-10", "multi-level [T=1, N=8]", 1, 8),
+    Config("Table 4", "CIFAR10-DVS", "binary [T=10, N=1]", 10, 1),
+    Config("Table 4", "CIFAR10-DVS", "multi-level [T=1, N=10]", 1, 10),
+)
+
+
+def printed(table: str) -> pd.DataFrame:
+    """A table as printed (strings), rows as energy.csv's categories, one column per config."""
+    configs, rows = ((TABLE3_CONFIGS, TABLE3_PRINTED) if table == "Table 3"
+                     else (TABLE4_CONFIGS, TABLE4_PRINTED))
+    return pd.DataFrame({c: [rows[r][i] for r in ROWS] for i, c in enumerate(configs)},
+                        index=list(ROWS))
+
+
+def paper_value(config_label: str, table: str, row: str) -> float | None:
+    return value(printed(table).loc[row, config_label])
+
+
+def paper_column(config: Config) -> dict[str, float]:
+    """The paper's rows for one configuration, nJ."""
+    return {row: paper_value(config.label, config.table, row) for row in ROWS}
+
+
+# --- geometry ---------------------------------------------------------------------------------
+
+def vgg16_graph(dataset: str, levels: int = 1, timesteps: int = 1,
+                head: str = "flatten") -> Graph:
+    """neurosim's VGG16 at the dataset's input size. ``head="global_pool"`` makes the last
+    max-pool global (the whole last feature map to 1×1), so fc1 takes 512 inputs at any
+    resolution; at 32×32 the two heads are the same network."""
+    graph = vgg16(levels=levels, timesteps=timesteps, input_shape=DATASETS[dataset])
+    last = graph["conv13.pool"]
+    window = graph.shapes["conv13"][1:]
+    if head == "flatten" or tuple(last.kernel) == tuple(window):
+        return graph
+    nodes = []
+    for node in graph.nodes:
+        if node.name == last.name:
+            nodes.append(MaxPool2d(node.name, input=node.input, kernel=window))
+        elif node.name == "fc1.fc":
+            nodes.append(Linear(node.name, input=node.input, weight=node.weight[:, :512],
+                                bias=node.bias))
+        else:
+            nodes.append(node)
+    return Graph(nodes, graph.output, graph.name + "_gmp", graph.timesteps, dict(graph.meta))
+
+
+@lru_cache(maxsize=8)
+def compiled_vgg16(dataset: str, head: str = "flatten"):
+    """The compiled geometry (float mode: only shapes and sizes matter here)."""
+    return compile_graph(vgg16_graph(dataset, head=head), integer=False)
+
+
+def dense_counts(net, timesteps: int) -> RunCounts:
+    """One inference's per-neuron work over ``timesteps`` with no events at all."""
+    counts = RunCounts(net, samples=1, timesteps=timesteps)
+    for layer in net.layers:
+        for t in range(timesteps):
+            charge_timestep(counts.row(layer.name, t), layer, 0, 0, 0, 0)
+    return counts
+
+
+def dense_bias_nj(dataset: str, timesteps: int, profile: Profile, head: str) -> float:
+    """Bias energy of one inference (nJ) by the energy model: it depends on geometry only."""
+    from .energy import estimate
+
+    net = compiled_vgg16(dataset, head)
+    return float(estimate(dense_counts(net, timesteps), net, profile).totals_nj()["bias"])
+
+
+# --- inversion, fit, prediction ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Totals:
+    """What one configuration's printed rows imply (per inference)."""
+
+    config: Config
+    neurons: int  # n_out, readout included
+    events: float  # FIFO events: In/Out / (2·E_fifo)
+    visits: float  # R: synapse visits of spike events
+    bias_nj: float  # from the geometry
+
+
+@dataclass(frozen=True)
+class Fit:
+    weight_pj: dict  # dataset → Ē_w
+    potential_pj: dict  # dataset → Ē_pot
+    addressed_share: float  # φ
+
+
+def _check(profile: Profile) -> None:
+    profile.require_energy()
+    pol = profile.policies
+    if pol.synaptic_levels != "n_acc" or pol.visits != "analytic":
+        raise ProfileError("the tables' inversion assumes the paper's counting (policies."
+                           "synaptic_levels: n_acc, policies.visits: analytic)",
+                           profile.path or profile.name, "policies")
+
+
+def fifo_pj(profile: Profile) -> float:
+    return profile.memory("fifo").access_pj(profile.fifo_depth)
+
+
+def kernel_area() -> int:
+    return 9  # VGG16: every conv is 3×3
+
+
+def addressing_pj_per_event(profile: Profile, levels: int) -> float:
+    """Conv address generation per event under the profile's policy."""
+    ops, pol = profile.operations, profile.policies
+    if pol.addressing_conv == "none":
+        return 0.0
+    factor = levels if pol.addressing_conv == "levels" else 1
+    return 2 * ops.mac_pj + kernel_area() * factor * ops.acc_pj
+
+
+def invert(config: Config, profile: Profile, head: str = "global_pool") -> Totals:
+    """Events and synapse visits from the printed In/Out and Synaptic ops rows."""
+    _check(profile)
+    ops = profile.operations
+    net = compiled_vgg16(config.dataset, head)
+    neurons = sum(layer.neurons for layer in net.layers)
+    row = paper_column(config)
+    events = row["In/Out"] * 1e3 / (2 * fifo_pj(profile))
+    dense = config.timesteps * neurons + events  # per-neuron ACCs + one reset per event
+    visits = (row["Synaptic ops"] * 1e3 - ops.acc_pj * dense) / (config.levels * ops.syn_acc_pj)
+    return Totals(config, neurons, events, visits,
+                  dense_bias_nj(config.dataset, config.timesteps, profile, head))
+
+
+def _geomean(values) -> float:
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def fit(totals: list[Totals], profile: Profile) -> Fit:
+    """Ē_w and Ē_pot per dataset, and φ, from the binary configurations only."""
+    binary = [t for t in totals if t.config.binary]
+    w, pot = {}, {}
+    for ds in DATASETS:
+        rows = [(t, paper_column(t.config)) for t in binary if t.config.dataset == ds]
+        w[ds] = _geomean([r["Weights"] * 1e3 / t.visits for t, r in rows])
+        pot[ds] = _geomean([r["Potentials"] * 1e3 / (2 * (t.visits + t.config.timesteps *
+                                                          t.neurons)) for t, r in rows])
+    share = _geomean([paper_column(t.config)["Addressing"] * 1e3
+                      / (t.events * addressing_pj_per_event(profile, 1)) for t in binary])
+    return Fit(w, pot, share)
+
+
+def predict(t: Totals, f: Fit, profile: Profile) -> dict[str, float]:
+    """The rows (nJ) for one configuration from its totals and the fitted parameters."""
+    ops, c = profile.operations, t.config
+    rows = {
+        "Potentials": f.potential_pj[c.dataset] * 2 * (t.visits + c.timesteps * t.neurons),
+        "Weights": f.weight_pj[c.dataset] * t.visits,
+        "Bias": t.bias_nj * 1e3,
+        "In/Out": 2 * t.events * fifo_pj(profile),
+        "Synaptic ops": ops.syn_acc_pj * c.levels * t.visits
+        + ops.acc_pj * (c.timesteps * t.neurons + t.events),
+        "Addressing": f.addressed_share * t.events * addressing_pj_per_event(profile, c.levels),
+    }
+    rows = {k: v / 1e3 for k, v in rows.items()}
+    rows["Memory total"] = sum(rows[k] for k in ("Potentials", "Weights", "Bias", "In/Out"))
+    rows["Total"] = rows["Memory total"] + rows["Synaptic ops"] + rows["Addressing"]
+    return {r: rows[r] for r in ROWS}
+
+
+ROW_STATUS = {"In/Out": "construction", "Synaptic ops": "construction", "Bias": "geometry",
+              "Memory total": "sum", "Total": "sum"}
+
+
+def status(row: str, config: Config) -> str:
+    """How a reproduced row is determined: by construction, by geometry, fitted or predicted."""
+    if row in ROW_STATUS:
+        return ROW_STATUS[row]
+    return "fitted" if config.binary else "predicted"
+
+
+@dataclass
+class Reproduction:
+    profile: Profile
+    head: str
+    totals: list[Totals]
+    fit: Fit
+    rows: pd.DataFrame  # one row per (config, row): paper, neurosim, error, status
+
+    def errors(self) -> pd.DataFrame:
+        """Relative error per row (index) and configuration (columns)."""
+        return self.rows.pivot(index="row", columns="config", values="error").reindex(ROWS)
+
+    def failures(self, tolerance: float = TOLERANCE) -> list[tuple[str, str, float]]:
+        bad = self.rows[(self.rows.row.isin(CHECKED_ROWS)) & (self.rows.error.abs() > tolerance)]
+        return [(r.config, r.row, r.error) for r in bad.itertuples()]
+
+
+def reproduce(profile: Profile, head: str = "global_pool") -> Reproduction:
+    """The six SNN columns of Tables 3 and 4 from their totals, the geometry and ``profile``."""
+    totals = [invert(c, profile, head) for c in CONFIGS]
+    f = fit(totals, profile)
+    records = []
+    for t in totals:
+        ours, theirs = predict(t, f, profile), paper_column(t.config)
+        for row in ROWS:
+            records.append({"table": t.config.table, "config": t.config.short,
+                            "label": t.config.label, "row": row, "paper": theirs[row],
+                            "neurosim": ours[row], "error": ours[row] / theirs[row] - 1,
+                            "status": status(row, t.config)})
+    return Reproduction(profile, head, totals, f, pd.DataFrame(records))
+
+
+# --- the ANN column ----------------------------------------------------------------------------
+
+def ann_rows(dataset: str, profile: Profile, head: str = "flatten") -> dict[str, float]:
+    """neurosim's ANN baseline of VGG16 (nJ per inference) in the paper's rows."""
+    from .energy import ann_baseline
+
+    totals = ann_baseline(compiled_vgg16(dataset, head), profile).sum() / 1e3
+    rows = {"Potentials": 0.0, "Weights": totals["weights"], "Bias": totals["bias"],
+            "In/Out": totals["inout"], "Synaptic ops": totals["synaptic"],
+            "Addressing": totals["addressing"]}
+    rows["Memory total"] = rows["Weights"] + rows["Bias"] + rows["In/Out"]
+    rows["Total"] = rows["Memory total"] + rows["Synaptic ops"] + rows["Addressing"]
+    return {r: rows[r] for r in ROWS}
+
+
+def mac_count(dataset: str, head: str = "flatten") -> int:
+    net = compiled_vgg16(dataset, head)
+    total = 0
+    for layer in net.layers:
+        for p in layer.projections:
+            total += layer.neurons * int(np.prod(p.weight.shape[1:])) if p.kind == "conv" \
+                else int(p.weight.size)
+    return total
+
+
+# --- the report --------------------------------------------------------------------------------
+
+def _sci(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if x == 0:
+        return "0"
+    e = int(math.floor(math.log10(abs(x))))
+    return f"{x / 10 ** e:.3g}·10^{e}" if abs(e) >= 3 else f"{x:.4g}"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:+.1f}%"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def reproduction_section(rep: Reproduction, flatten: Reproduction) -> list[str]:
+    p, f = rep.profile, rep.fit
+    lines = ["## Reproduction of the SNN columns", ""]
+    lines += [f"Profile `{p.path}` ({p.name}, sha256 `{(p.sha256 or '')[:16]}`): E_fifo = "
+              f"{fifo_pj(p):.4g} pJ, E_ACC = {p.operations.acc_pj:g} pJ, E_MAC = "
+              f"{p.operations.mac_pj:g} pJ, addressing policy `{p.policies.addressing_conv}`, "
+              f"bias `{p.policies.bias_reads}` from {p.memory('biases').describe()}.", ""]
+    lines += ["Totals each configuration implies (per inference; events from In/Out, synapse "
+              "visits R from Synaptic ops, n_out and the bias from neurosim's compiled VGG16):", ""]
+    lines += _md_table(["configuration", "n_out", "events", "R", "R / event", "bias (nJ)"],
+                       [[t.config.short, f"{t.neurons:,}", _sci(t.events), _sci(t.visits),
+                         f"{t.visits / t.events:.0f}", f"{t.bias_nj:.4g}"] for t in rep.totals])
+    lines += ["", "Fitted on the binary configurations (geometric means), then applied to all six:",
+              ""]
+    rows = []
+    for ds in DATASETS:
+        implied = [(t.config.short, paper_column(t.config)["Weights"] * 1e3 / t.visits,
+                    paper_column(t.config)["Potentials"] * 1e3
+                    / (2 * (t.visits + t.config.timesteps * t.neurons)))
+                   for t in rep.totals if t.config.dataset == ds]
+        rows.append([f"Ē_w {ds}", f"{f.weight_pj[ds]:.3f} pJ",
+                     ", ".join(f"{c}: {w:.2f}" for c, w, _ in implied)])
+        rows.append([f"Ē_pot {ds}", f"{f.potential_pj[ds]:.3f} pJ",
+                     ", ".join(f"{c}: {q:.2f}" for c, _, q in implied)])
+    per_event = {t.config.short: paper_column(t.config)["Addressing"] * 1e3
+                 / (t.events * addressing_pj_per_event(p, t.config.levels)) for t in rep.totals}
+    rows.append(["φ (addressed share of events)", f"{f.addressed_share:.4f}",
+                 ", ".join(f"{c}: {v:.3f}" for c, v in per_event.items())])
+    lines += _md_table(["parameter", "fitted value", "value each configuration implies"], rows)
+    lines += ["", "Paper against neurosim, nJ per inference; error = neurosim / paper − 1. "
+                  "Status: *construction* (the row's input was back-computed from the same row), "
+                  "*geometry* (the profile and the VGG16 geometry, nothing per configuration), "
+                  "*fitted* (binary columns: the fitted parameter was computed from them), "
+                  "*predicted* (multi-level columns: nothing taken from them).", ""]
+    for table in ("Table 3", "Table 4"):
+        sub = rep.rows[rep.rows.table == table]
+        configs = list(dict.fromkeys(sub.config))
+        header = ["row"]
+        for c in configs:
+            header += [f"{c}: paper", "neurosim", "error"]
+        body = []
+        for row in ROWS:
+            line = [row]
+            for c in configs:
+                r = sub[(sub.config == c) & (sub.row == row)].iloc[0]
+                line += [_sci(r.paper), _sci(r.neurosim), f"{_pct(r.error)} ({r.status})"]
+            body.append(line)
+        lines += [f"### {table} ({DATASET_OF[table]})", ""]
+        lines += _md_table(header, body) + [""]
+    worst = rep.rows[rep.rows.row.isin(CHECKED_ROWS)].groupby("row").error.apply(
+        lambda e: e.abs().max()).reindex(CHECKED_ROWS)
+    lines += ["Largest |error| per row over the six configurations: " + ", ".join(
+        f"{r} {100 * v:.1f}%" for r, v in worst.items()) + ".", ""]
+    failures = rep.failures()
+    if failures:
+        lines += ["Rows outside 3%: " + "; ".join(f"{c} {r} ({_pct(e)})" for c, r, e in failures)
+                  + ". Why: see *Rows that do not reach 3%* below.", ""]
+    else:
+        lines += ["Every row of the six SNN columns is within 3%.", ""]
+    dvs_bias = flatten.rows[(flatten.rows.row == "Bias") & (flatten.rows.table == "Table 4")]
+    lines += ["With the builder's plain flatten before fc1 (8192 inputs at 128×128 instead of "
+              "512), the DVS bias rows would be " + ", ".join(
+                  f"{r.config}: {_sci(r.neurosim)} ({_pct(r.error)})" for r in
+                  dvs_bias.itertuples()) + "; every other row is unchanged.", ""]
+    return lines
+
+
+DATASET_OF = {"Table 3": "VGG16, CIFAR-10", "Table 4": "VGG16, CIFAR10-DVS"}
+
+
+def profile_check_section(rep: Reproduction) -> list[str]:
+    """The fitted effective energies beside what the profile's per-layer models give."""
+    from .energy import layer_prices
+
+    p = rep.profile
+    lines = ["## The fitted energies against the profile's per-layer SRAM models", ""]
+    rows = []
+    for ds in DATASETS:
+        net = compiled_vgg16(ds, rep.head)
+        prices = [layer_prices(net, layer, p) for layer in net.layers]
+        w = [x.weights_pj for x in prices]
+        pot = [x.potentials_pj for x in prices]
+        rows.append([ds, f"{rep.fit.weight_pj[ds]:.2f}", f"{min(w):.2f}–{max(w):.2f}",
+                     f"{rep.fit.potential_pj[ds]:.2f}", f"{min(pot):.2f}–{max(pot):.2f}"])
+    lines += _md_table(["dataset", "fitted Ē_w (pJ)", "profile E_w per layer",
+                        "fitted Ē_pot (pJ)", "profile E_pot per layer"], rows)
+    bank = p.memory("weights")
+    direct = []
+    for t in rep.totals:
+        e_w = bank.access_pj(10 ** 9)  # every VGG16 layer but the first exceeds a bank
+        theirs = paper_column(t.config)["Weights"]
+        direct.append(f"{t.config.short} {_pct(e_w * t.visits / 1e3 / theirs - 1)}")
+    lines += ["", f"Without the fit, pricing every weight read at the profile's bank energy "
+                  f"({bank.access_pj(10 ** 9):.2f} pJ) gives the Weights rows: "
+                  + ", ".join(direct) + ".", ""]
+    lines += ["The effective potential energies lie inside the range of the per-layer model "
+              "(E(n_out) of a memory sized by each layer's neurons): with per-layer activity the "
+              "model can produce them, and the jump from 32×32 to 128×128 is the neuron count's. "
+              "Which per-layer split of the visits produces them cannot be read from the totals; "
+              "the trained-model section below measures it.", ""]
+    return lines
+
+
+def ann_section(profiles: list[Profile], head: str = "global_pool") -> list[str]:
+    lines = ["## The ANN column", "",
+             "neurosim's ANN baseline (energy_model.md §3.3: every MAC reads its input from a "
+             "memory of the input feature map and its weight; each output written once; bias per "
+             "the profile's policy; addressing n_in + n_out + Cout·kH·kW ACCs per conv layer, "
+             "Nin·Nout per linear layer; the first layer charged in full) on neurosim's VGG16. "
+             f"MACs: CIFAR-10 {mac_count('CIFAR-10', head):,}, CIFAR10-DVS "
+             f"{mac_count('CIFAR10-DVS', head):,} (ratio "
+             f"{mac_count('CIFAR10-DVS', head) / mac_count('CIFAR-10', head):.1f}; the tables' "
+             "Synaptic ops "
+             "rows imply about 9.4).", ""]
+    for table, ds, configs in (("Table 3", "CIFAR-10", TABLE3_CONFIGS),
+                               ("Table 4", "CIFAR10-DVS", TABLE4_CONFIGS)):
+        header = ["row", "paper"]
+        cols = []
+        for p in profiles:
+            cols.append((p.name, ann_rows(ds, p, head)))
+            header += [p.name, "error"]
+        body = []
+        for row in ROWS:
+            theirs = paper_value("ANN", table, row)
+            line = [row, _sci(theirs)]
+            for _, rows in cols:
+                ours = rows[row]
+                err = "" if not theirs else _pct(ours / theirs - 1)
+                line += [_sci(ours), err]
+            body.append(line)
+        lines += [f"### {table} ({DATASET_OF[table]}), ANN", ""] + _md_table(header, body) + [""]
+    lines += ["The gap is real and documented in energy_model.md §5: the public code's ANN "
+              "formulas on a standard VGG16 miss the weights row by an order of magnitude with "
+              "layer-sized weight memories, and a brute-force search over ~4k variants (pooling, "
+              "classifier, widths, energies, memory sizing) got no closer than 28% (CIFAR) and "
+              "47% (DVS) maximum error. The paper profile's banked weight memory brings the "
+              "CIFAR weights row near the table; the DVS/CIFAR MAC ratio (≈16 for one VGG16 at "
+              "both sizes against ≈9.4 implied) says the DVS ANN was not this network at "
+              "128×128, or used other constants. neurosim does not tune the ANN to the table.",
+              ""]
+    return lines
+
+
+def failures_section(rep: Reproduction) -> list[str]:
+    lines = ["## Rows that do not reach 3%", ""]
+    failures = rep.failures()
+    if not failures:
+        return lines + ["None.", ""]
+    for config, row, err in failures:
+        if row == "Addressing" and "DVS" in config:
+            lines.append(
+                f"- {config} {row} ({_pct(err)}): the addressing cost per event that the table "
+                "implies is 13.0 pJ, against 2·E_MAC + 9·N·E_ACC = 15.4 pJ at N = 10 (times the "
+                "fitted share φ). The same rule fits CIFAR at N = 4 and N = 8 within 1.5%, and "
+                "the binary DVS column within 1%. No rule with the N factor fits all four "
+                "multi-level columns; a cap of the factor at 8 would (no rationale is known for "
+                "it, so neurosim does not use one). Best fit shown. Addressing is under 0.01% "
+                f"of the energy: this configuration's Total is off by "
+                f"{_pct(self_total_effect(rep, config))}.")
+        else:
+            lines.append(f"- {config} {row} ({_pct(err)})")
+    lines += ["", "φ, the share of In/Out events that pay conv addressing, is about 0.94: the "
+                  "events that go into the FC layers pay none (their addressing is negligible in "
+                  "the code), and the code's output count is taken before max-pooling while the "
+                  "next layer's input count is after it, so In/Out counts more events than reach "
+                  "a conv layer. Either explains a few percent; the totals cannot separate them.",
+              ""]
+    return lines
+
+
+def self_total_effect(rep: Reproduction, config: str) -> float:
+    sub = rep.rows[(rep.rows.config == config) & (rep.rows.row == "Total")]
+    return float(sub.error.iloc[0])
+
+
+# --- trained models ----------------------------------------------------------------------------
+
+def find_vgg16_models(models_dir) -> list[Path]:
+    from .model.io import load_model
+
+    found = []
+    for manifest in sorted(Path(models_dir).glob("*/manifest.yaml")):
+        try:
+            graph = load_model(manifest.parent)
+        except Exception:  # a broken model is reported by its own tools, not here
+            continue
+        if "vgg16" in str((graph.meta or {}).get("architecture", "")).lower():
+            found.append(manifest.parent)
+    return found
+
+
+def trained_section(models_dir, profile_path, samples: int, engine: str, inputs=None,
+                    progress=None) -> list[str]:
+    """The paper's tables beside neurosim's own counts of the trained VGG16 models."""
+    from .model.io import load_model
+    from .simulate import simulate
+
+    lines = ["## Trained VGG16 models: neurosim's own counts", ""]
+    models = find_vgg16_models(models_dir) if models_dir else []
+    if not models:
+        return lines + [f"No trained VGG16 in `{models_dir}/` when this report was generated "
+                        "(a model directory whose manifest says architecture vgg16). Rerun "
+                        "`neurosim paper-tables` once one is there: this section then simulates "
+                        "it on CIFAR-10 test images with the paper profile and sets its energy "
+                        "table beside the paper's column of the same T and N.", ""]
+    for path in models:
+        graph = load_model(path)
+        levels = max(n.spec.levels for n in graph.neurons() if not n.spec.barrier)
+        t, n = graph.timesteps, levels
+        sim = simulate(path, hw=profile_path, inputs=inputs, samples=samples, engine=engine,
+                       float_reference=False, progress=progress)
+        table = sim.energy.table().set_index("category")
+        match = next((c for c in CONFIGS if c.dataset == "CIFAR-10" and
+                      (c.timesteps, c.levels) == (t, n)), None)
+        s = sim.summary()
+        acc = "n/a" if s["accuracy"] is None else f"{100 * s['accuracy']:.1f}%"
+        lines += [f"### `{path.name}` (T={t}, N={n}; {s['samples']} test images, {engine} engine, "
+                  f"accuracy {acc}, {s['events_per_sample']:.4g} events per image)", ""]
+        header = ["row", "neurosim SNN", "neurosim ANN"]
+        if match:
+            header += [f"paper {match.label}", "neurosim / paper"]
+        body = []
+        for row in ROWS:
+            line = [row, _sci(table.loc[row, "SNN"]), _sci(table.loc[row, "ANN"])]
+            if match:
+                theirs = paper_value(match.label, match.table, row)
+                line += [_sci(theirs), f"{table.loc[row, 'SNN'] / theirs:.2f}" if theirs else ""]
+            body.append(line)
+        lines += _md_table(header, body) + [""]
+        if not match:
+            lines += [f"The paper has no CIFAR-10 column at T={t}, N={n}.", ""]
+    return lines
+
+
+# --- the whole report ----------------------------------------------------------------------------
+
+def report_text(profile: Profile, code_profile: Profile | None = None, models_dir=None,
+                samples: int = 100, engine: str = "reference", inputs=None,
+                command: str = "neurosim paper-tables") -> str:
+    rep = reproduce(profile, "global_pool")
+    flatten = reproduce(profile, "flatten")
+    lines = ["# Tables 3 and 4 of \"All in one timestep\", reproduced", "",
+             f"Generated by `{command}` (neurosim/paper.py); do not edit by hand. Paper: "
+             f"{SOURCE}. Method and sources: ../shared/reference/energy_model.md §4.", "",
+             "What is reproduced, and how circular it is (DESIGN.md \"Clarifications\"): the "
+             "In/Out and Synaptic ops rows are matched **by construction** (the events and the "
+             "synapse visits are back-computed from them); the Bias rows follow from the VGG16 "
+             "geometry and the profile (a fitted 8-bit, per-channel bias memory) with nothing "
+             "per configuration; the Weights, Potentials and Addressing rows use three effective "
+             "parameters **fitted** on the binary columns and are **predictions** in the "
+             "multi-level columns. The real test is neurosim's own counts on trained models, in "
+             "the last section.", "",
+             "Geometry: neurosim's VGG16 (13 conv 3×3 + BN + IF, max-pool after conv 2, 4, 7, 10, "
+             "13, then FC 512 → 512 → 10). For CIFAR10-DVS (128×128×2) the last max-pool is "
+             "made global (8×8 → 1×1), so fc1 takes 512 inputs as on CIFAR-10: the tables' "
+             "bias row does not change with resolution, which the builder's flatten of 4×4×512 = "
+             "8192 inputs into fc1 would break (shown below). n_out is the same either way.", ""]
+    lines += reproduction_section(rep, flatten)
+    lines += profile_check_section(rep)
+    lines += failures_section(rep)
+    lines += ann_section([profile] + ([code_profile] if code_profile else []), rep.head)
+    lines += trained_section(models_dir, profile.path, samples, engine, inputs)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+__all__ = ["CONFIGS", "Config", "Fit", "Reproduction", "TABLE4_CONFIGS", "TABLE4_PRINTED",
+           "Totals", "ann_rows", "invert", "fit", "predict", "printed", "report_text",
+           "reproduce", "vgg16_graph", "write_report"]
