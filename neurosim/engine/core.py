@@ -25,13 +25,22 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
+from simpy.events import Timeout
 
 from .. import kernels
 from ..compiler import CompiledNetwork, Layer, Projection
-from .fifo import wake_at
 from .packets import Piece
 
 INT32_LIMIT = 2 ** 31 - 1
+INF = float("inf")
+
+
+def _wake(event) -> None:
+    """Timeout callback: wake a core if it still waits on the same event."""
+    core, wake = event.value
+    if core.wake is wake:
+        core.wake = None
+        wake.succeed()
 
 
 def as_hwc(shape) -> tuple[int, int, int]:
@@ -113,6 +122,14 @@ class Port:
     run_state, timing and route_raw (routing counts, or None where nothing is counted)."""
 
     route_raw = None
+    sending = True  # between frames a core is receiving, the input port is always sending
+
+    def earliest_send(self, now: float) -> float:
+        """No piece this sender pushes from now on leaves before this time: its clock (never
+        behind SimPy's while it runs), plus, for a core still receiving its frame, the fire
+        stage and one packet it must get through first."""
+        start = self.clock if self.clock > now else now
+        return start if self.sending else start + self.fire_cycles + self.timing.cycles_per_packet
 
     def send(self, frame: int, idx, val):
         """Cut one frame's events into packets and send each to every destination. A channel
@@ -189,7 +206,7 @@ class Core(Port):
         self.channels = []  # incoming FIFO channels, one per source core
         self.outputs = []  # FIFO channels at the destination cores
         self.wake = None
-        self.wake_time = float("inf")  # when a wake-up is already scheduled
+        self.fire_cycles = spec.neurons * timing.cycles_per_neuron
         self.finished = False
         self.frame = 0
         self.clock = 0  # local time in cycles, never behind SimPy's while the core runs
@@ -208,13 +225,14 @@ class Core(Port):
     # --- FIFO side --------------------------------------------------------------------------
 
     def offered(self, piece: Piece) -> None:
-        """A sender pushed ``piece`` into one of this core's channels: note the room taken,
-        wake the core when the piece arrives if it is waiting for it."""
+        """A sender pushed ``piece`` into one of this core's channels: note the room taken;
+        wake the core if it waits for a piece of this frame."""
         self.occupied += piece.stop - piece.start
         if self.occupied > self.max_occupied:
             self.max_occupied = self.occupied
         if self.wake is not None and piece.frame == self.frame:
-            wake_at(self.env, piece.arrival, self)
+            self.wake.succeed()
+            self.wake = None
 
     # --- the pipeline -----------------------------------------------------------------------
 
@@ -222,41 +240,67 @@ class Core(Port):
         """The SimPy process: every frame through the five stages."""
         for frame in range(self.run_state.frames):
             self.frame = frame
+            self.sending = False
             yield from self.receive(frame)
             self.integrate()
             self.fire(frame)
             self.emit(frame)
+            self.sending = True
             yield from self.send(frame, *self.events)
         self.finished = True
 
     def receive(self, frame: int):
-        """Scatter-accumulate the pieces of ``frame`` that have arrived by the core's clock until
-        every source has delivered its last one; wait when none has."""
-        open_channels = len(self.channels)
-        while open_channels:
-            took = False
-            for ch in self.channels:
-                q = ch.queue
-                if q and q[0].frame == frame and q[0].arrival <= self.clock:
-                    run = [q.popleft()]
-                    while q and q[0].frame == frame and q[0].arrival <= self.clock:
-                        run.append(q.popleft())
-                    self.accumulate(ch, run, frame)
-                    if run[-1].last:
-                        open_channels -= 1
-                    took = True
-            if not took:
-                yield from self.wait_for_pieces(frame)
+        """Scatter-accumulate the pieces of ``frame`` until every source has delivered its last
+        one (the barrier). Pieces are served first come, first served, each no earlier than it
+        arrives; consecutive pieces of one channel go to the kernels in one call."""
+        pending = list(self.channels)  # channels still to deliver their last piece of frame
+        while pending:
+            ch, horizon = self.next_channel(pending, frame)
+            if ch is None:
+                yield from self.wait_for_pieces(horizon)
+                continue
+            q = ch.queue
+            run = [q.popleft()]
+            while q and q[0].frame == frame and q[0].arrival <= horizon:
+                run.append(q.popleft())
+            self.accumulate(ch, run, frame)
+            if run[-1].last:
+                pending.remove(ch)
 
-    def wait_for_pieces(self, frame: int):
-        """Idle until the next piece of ``frame`` arrives (one already sent, or one to come)."""
-        self.wake = self.env.event()
-        self.wake_time = float("inf")
-        heads = [ch.queue[0].arrival for ch in self.channels
-                 if ch.queue and ch.queue[0].frame == frame]
-        if heads:
-            wake_at(self.env, min(heads), self)
-        yield self.wake
+    def next_channel(self, pending, frame: int):
+        """The channel to serve and how far (arrival time) to serve it; or (None, when to look
+        again) if the core would idle until a piece that another source may still beat.
+
+        A piece that has arrived by the core's clock is served at once. A piece still on its way
+        is served only when no source without a queued piece can send one that arrives earlier
+        (Port.earliest_send: a conservative bound, as in parallel discrete-event simulation)."""
+        now = self.env.now
+        first, first_at, second_at, bound = None, INF, INF, INF
+        for ch in pending:
+            q = ch.queue
+            if q:
+                at = q[0].arrival
+                if at < first_at:
+                    first, first_at, second_at = ch, at, first_at
+                elif at < second_at:
+                    second_at = at
+            else:
+                sent = ch.sender.earliest_send(now) + ch.latency
+                if sent < bound:
+                    bound = sent
+        if first is None:
+            return None, INF
+        if first_at > self.clock and first_at > bound:
+            return None, first_at
+        return first, max(self.clock, min(second_at, bound))
+
+    def wait_for_pieces(self, until: float):
+        """Idle until a sender pushes a piece of the current frame, or until ``until``."""
+        self.wake = wake = self.env.event()
+        if until < INF:
+            Timeout(self.env, max(0.0, until - self.env.now), (self, wake)).callbacks.append(
+                _wake)
+        yield wake
         if self.env.now > self.clock:
             self.clock = self.env.now
 
@@ -287,11 +331,14 @@ class Core(Port):
             tally[2] += totals[j][1]
         per_event = self.timing.cycles_per_event * len(ch.projections)
         per_synapse = self.timing.cycles_per_synapse
-        clock = start = max(self.clock, run[0].arrival)
+        clock = self.clock
+        busy = 0
         for piece, synapses in zip(run, visits[:, 0].sum(axis=0).tolist()):
-            clock = max(clock, piece.arrival) + per_event * piece.events + per_synapse * synapses
-            ch.release(clock, piece.events)
-        self.busy += clock - start
+            work = per_event * (piece.stop - piece.start) + per_synapse * synapses
+            clock = max(clock, piece.arrival) + work
+            busy += work
+            ch.release(clock, piece.stop - piece.start)
+        self.busy += busy
         self.clock = clock
 
     def integrate(self) -> None:
@@ -310,9 +357,8 @@ class Core(Port):
         raw = self.fire_raw[frame % self.run_state.timesteps]
         raw[0] += spikes
         raw[3] += saturations
-        cycles = self.spec.neurons * self.timing.cycles_per_neuron
-        self.clock += cycles
-        self.busy += cycles
+        self.clock += self.fire_cycles
+        self.busy += self.fire_cycles
 
     def emit(self, frame: int) -> None:
         """Pool the levels and gather the non-zero ones as this frame's events."""

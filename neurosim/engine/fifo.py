@@ -17,18 +17,17 @@ from __future__ import annotations
 
 from collections import deque
 
-from simpy.events import Timeout
-
 
 class Channel:
     """The part of ``owner``'s input FIFO that holds events from one source core."""
 
-    __slots__ = ("env", "owner", "source", "depth", "reserved", "queue", "releases", "credit",
-                 "need", "hops", "latency", "projections")
+    __slots__ = ("env", "owner", "sender", "source", "depth", "reserved", "queue", "releases",
+                 "credit", "need", "hops", "latency", "projections")
 
-    def __init__(self, env, owner, source: str, depth: int, hops: int, latency: int):
+    def __init__(self, env, owner, sender, source: str, depth: int, hops: int, latency: int):
         self.env = env
         self.owner = owner  # the receiving core
+        self.sender = sender  # the sending core or input port
         self.source = source  # the event stream (layer name or the input)
         self.depth = depth  # events
         self.reserved = 0  # room taken: in flight, queued or being processed
@@ -77,19 +76,3 @@ class Channel:
         if self.credit is not None and self.room_time(self.need) is not None:
             self.credit.succeed()
             self.credit = None
-
-
-def wake_at(env, time: float, core) -> None:
-    """Wake a waiting core at ``time`` (a piece it waits for arrives then), unless it is already
-    to be woken earlier."""
-    if time < core.wake_time:
-        core.wake_time = time
-        Timeout(env, max(0.0, time - env.now), core).callbacks.append(_wake)
-
-
-def _wake(event) -> None:
-    core = event.value
-    if core.wake is not None and not core.wake.triggered:
-        core.wake.succeed()
-        core.wake = None
-        core.wake_time = float("inf")

@@ -113,7 +113,7 @@ def _wire(env, net: MappedNetwork, cores: list[Core], port: InputPort, noc) -> N
             projections = [j for j, p in enumerate(core.layer.projections) if p.source == source]
             for sender in found:
                 hops = 0 if sender is port else net.hops(sender.index, core.index)
-                ch = Channel(env, core, source, depth, hops, hops * noc.hop_cycles)
+                ch = Channel(env, core, sender, source, depth, hops, hops * noc.hop_cycles)
                 ch.projections = projections
                 core.channels.append(ch)
                 sender.outputs.append(ch)
