@@ -19,7 +19,7 @@ Per layer (run totals, pJ), with E_x the per-access energy of memory x at the la
                 reset ACCs × E_ACC + leak MACs × E_MAC + neuron updates × E_update
     addressing  conv: 2 MAC + kH·kW ACC per event (× N for the "levels" policy); linear: N_out ACC
     routing     packet hops × E_packet_hop + event hops × E_event_hop
-    static      P_static × cores of the layer × latency × inferences
+    static      P_static × cores of the layer × chip time per inference × inferences
 The level cost of one synapse visit by a level-z event from a source with N levels is N (n_acc),
 z (z_acc, from the counted Σ z·reach), ⌈log2(N+1)⌉ (shift_add), or a MAC when N > 1 (mac).
 
@@ -428,8 +428,10 @@ def _range(entry: dict) -> str:
 
 def estimate(counts: RunCounts, net: CompiledNetwork, profile: Profile,
              latency_s: float | None = None) -> EnergyReport:
-    """Price ``counts`` of ``net`` with ``profile``; ``latency_s`` (per inference, from the event
-    engine) enables static energy."""
+    """Price ``counts`` of ``net`` with ``profile``. ``latency_s``: the time the chip is powered
+    per inference (the event engine's seconds_per_inference, i.e. makespan / inputs, so a
+    pipelined run is not charged twice for overlapping inputs); None (the reference engine has
+    no time) leaves static energy at 0."""
     profile.require_energy()
     prices, rows = [], {}
     for i, layer in enumerate(counts.net.layers):

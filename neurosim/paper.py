@@ -272,7 +272,8 @@ class Reproduction:
 
     def errors(self) -> pd.DataFrame:
         """Relative error per row (index) and configuration (columns)."""
-        return self.rows.pivot(index="row", columns="config", values="error").reindex(ROWS)
+        table = self.rows.pivot(index="row", columns="config", values="error")
+        return table.reindex(index=list(ROWS), columns=[c.short for c in CONFIGS])
 
     def failures(self, tolerance: float = TOLERANCE) -> list[tuple[str, str, float]]:
         bad = self.rows[(self.rows.row.isin(CHECKED_ROWS)) & (self.rows.error.abs() > tolerance)]

@@ -201,5 +201,7 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
         sim.extra_files["cores.csv"] = lambda path: cores.to_csv(path, index=False)
     if profile is not None:
         from .energy import estimate
-        sim.energy = estimate(sim.counts, net, profile)
+        timing = result.timing  # the event engine's chip time per inference prices leakage
+        sim.energy = estimate(sim.counts, net, profile, latency_s=timing.get(
+            "seconds_per_inference", timing.get("latency_s")))
     return sim
