@@ -533,7 +533,7 @@ def find_vgg16_models(models_dir) -> list[Path]:
 
 
 def trained_section(models_dir, profile_path, samples: int, engine: str, inputs=None,
-                    progress=None) -> list[str]:
+                    progress=None, fitted: Fit | None = None) -> list[str]:
     """The paper's tables beside neurosim's own counts of the trained VGG16 models."""
     from .model.io import load_model
     from .simulate import simulate
@@ -570,9 +570,32 @@ def trained_section(models_dir, profile_path, samples: int, engine: str, inputs=
                 line += [_sci(theirs), f"{table.loc[row, 'SNN'] / theirs:.2f}" if theirs else ""]
             body.append(line)
         lines += _md_table(header, body) + [""]
+        lines += [effective_energies_line(sim, fitted), ""]
         if not match:
             lines += [f"The paper has no CIFAR-10 column at T={t}, N={n}.", ""]
     return lines
+
+
+def effective_energies_line(sim, fitted: Fit | None = None) -> str:
+    """The access-weighted per-access energies of a run, to set beside the fitted ones."""
+    e = sim.energy.layers.sum()
+    t = sim.counts.table()
+    t = t[t.kind != "add"]
+    analytic = sim.energy.profile.policies.visits == "analytic"
+    reads = t["weight_reads_analytic" if analytic else "weight_reads"].sum()
+    pot = (t[["potential_reads_analytic", "potential_writes_analytic"]] if analytic else
+           t[["potential_reads", "potential_writes"]]).to_numpy().sum()
+    if not reads or not pot:
+        return "No synapse visits in this run."
+    spikes = t[~t.analog_input]
+    visits = spikes.synapse_visits_analytic.sum() / max(t.fifo_writes.sum(), 1)
+    against = "" if fitted is None else (
+        f", against the values fitted to the tables (CIFAR-10: Ē_w = "
+        f"{fitted.weight_pj['CIFAR-10']:.2f}, Ē_pot = {fitted.potential_pj['CIFAR-10']:.2f} pJ)")
+    return (f"Effective per-access energies of this run (input layer included): Ē_w = "
+            f"{e['weights'] / reads:.2f} pJ, Ē_pot = {e['potentials'] / pot:.2f} pJ{against}; "
+            f"synapse visits of spike events per event sent: {visits:.0f} (the tables imply "
+            "1007-1214).")
 
 
 # --- the whole report ----------------------------------------------------------------------------
@@ -602,7 +625,7 @@ def report_text(profile: Profile, code_profile: Profile | None = None, models_di
     lines += profile_check_section(rep)
     lines += failures_section(rep)
     lines += ann_section([profile] + ([code_profile] if code_profile else []), rep.head)
-    lines += trained_section(models_dir, profile.path, samples, engine, inputs)
+    lines += trained_section(models_dir, profile.path, samples, engine, inputs, fitted=rep.fit)
     return "\n".join(lines).rstrip() + "\n"
 
 

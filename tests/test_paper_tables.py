@@ -142,7 +142,10 @@ def test_trained_model_section(tmp_path, profile):
     x = np.random.default_rng(0).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
     save_model(graph, models / "vgg16_tiny")
     np.savez(models / "vgg16_tiny" / "samples.npz", images=x, labels=np.arange(4))
-    lines = paper.trained_section(models, profile.path, samples=2, engine="reference")
+    fitted = paper.reproduce(profile).fit
+    lines = paper.trained_section(models, profile.path, samples=2, engine="reference",
+                                  fitted=fitted)
     text = "\n".join(lines)
     assert "`vgg16_tiny` (T=1, N=4; 2 test images" in text
     assert "paper multi-level [T=1, N=4]" in text
+    assert "Effective per-access energies of this run" in text and "Ē_w = 18.36" in text
