@@ -204,6 +204,7 @@ class Core(Port):
         self.synapses = [Synapses(p, layer, self.c0, self.c1, self.integer,
                                   run.max_level[p.source]) for p in layer.projections]
         self.channels = []  # incoming FIFO channels, one per source core
+        self.ready = {}  # channels with queued pieces, in the order they got them
         self.outputs = []  # FIFO channels at the destination cores
         self.wake = None
         self.fire_cycles = spec.neurons * timing.cycles_per_neuron
@@ -224,9 +225,10 @@ class Core(Port):
 
     # --- FIFO side --------------------------------------------------------------------------
 
-    def offered(self, piece: Piece) -> None:
-        """A sender pushed ``piece`` into one of this core's channels: note the room taken;
-        wake the core if it waits for a piece of this frame."""
+    def offered(self, ch, piece: Piece) -> None:
+        """A sender pushed ``piece`` into ``ch``: note the room taken and the channel's queued
+        work; wake the core if it waits for a piece of this frame."""
+        self.ready[ch] = None
         self.occupied += piece.stop - piece.start
         if self.occupied > self.max_occupied:
             self.max_occupied = self.occupied
@@ -251,48 +253,61 @@ class Core(Port):
 
     def receive(self, frame: int):
         """Scatter-accumulate the pieces of ``frame`` until every source has delivered its last
-        one (the barrier). Pieces are served first come, first served, each no earlier than it
-        arrives; consecutive pieces of one channel go to the kernels in one call."""
-        pending = list(self.channels)  # channels still to deliver their last piece of frame
+        one (the barrier). Each piece is served no earlier than it arrives: first every piece
+        that has arrived by the core's clock, channel by channel; when none has, the piece that
+        arrives next, once no other source can still send one that arrives before it.
+        Consecutive pieces of one channel go to the kernels in one call."""
+        pending = dict.fromkeys(self.channels)  # channels still to deliver frame's last piece
         while pending:
-            ch, horizon = self.next_channel(pending, frame)
-            if ch is None:
-                yield from self.wait_for_pieces(horizon)
+            served = False
+            for ch in list(self.ready):
+                head = ch.queue[0]
+                if head.frame == frame and head.arrival <= self.clock:
+                    self.serve(ch, frame, self.clock, pending)
+                    served = True
+            if served:
                 continue
-            q = ch.queue
-            run = [q.popleft()]
-            while q and q[0].frame == frame and q[0].arrival <= horizon:
-                run.append(q.popleft())
-            self.accumulate(ch, run, frame)
-            if run[-1].last:
-                pending.remove(ch)
-
-    def next_channel(self, pending, frame: int):
-        """The channel to serve and how far (arrival time) to serve it; or (None, when to look
-        again) if the core would idle until a piece that another source may still beat.
-
-        A piece that has arrived by the core's clock is served at once. A piece still on its way
-        is served only when no source without a queued piece can send one that arrives earlier
-        (Port.earliest_send: a conservative bound, as in parallel discrete-event simulation)."""
-        now = self.env.now
-        first, first_at, second_at, bound = None, INF, INF, INF
-        for ch in pending:
-            q = ch.queue
-            if q:
-                at = q[0].arrival
-                if at < first_at:
-                    first, first_at, second_at = ch, at, first_at
-                elif at < second_at:
-                    second_at = at
+            ch, until = self.next_arrival(pending, frame)
+            if ch is None:
+                yield from self.wait_for_pieces(until)
             else:
-                sent = ch.sender.earliest_send(now) + ch.latency
-                if sent < bound:
-                    bound = sent
+                self.serve(ch, frame, until, pending)
+
+    def serve(self, ch, frame: int, until: float, pending: dict) -> None:
+        """Accumulate ``ch``'s queued pieces of ``frame`` that arrive by ``until`` (at least one)."""
+        q = ch.queue
+        run = [q.popleft()]
+        while q and q[0].frame == frame and q[0].arrival <= until:
+            run.append(q.popleft())
+        if not q:
+            del self.ready[ch]
+        self.accumulate(ch, run, frame)
+        if run[-1].last:
+            del pending[ch]
+
+    def next_arrival(self, pending: dict, frame: int):
+        """With nothing arrived yet: the channel whose queued piece arrives first and how far to
+        serve it, if no source without a queued piece can send one that arrives earlier (a
+        conservative bound on its next send, as in parallel discrete-event simulation);
+        else (None, when to look again)."""
+        first, first_at, second_at = None, INF, INF
+        for ch in self.ready:
+            head = ch.queue[0]
+            if head.frame == frame:
+                if head.arrival < first_at:
+                    first, first_at, second_at = ch, head.arrival, first_at
+                elif head.arrival < second_at:
+                    second_at = head.arrival
         if first is None:
             return None, INF
-        if first_at > self.clock and first_at > bound:
-            return None, first_at
-        return first, max(self.clock, min(second_at, bound))
+        now, bound = self.env.now, second_at
+        for ch in pending:
+            if not ch.queue:
+                sent = ch.sender.earliest_send(now) + ch.latency
+                if sent < first_at:
+                    return None, first_at
+                bound = min(bound, sent)
+        return first, bound
 
     def wait_for_pieces(self, until: float):
         """Idle until a sender pushes a piece of the current frame, or until ``until``."""
@@ -315,25 +330,27 @@ class Core(Port):
         bounds[0] = run[0].start
         for i, piece in enumerate(run):
             bounds[i + 1] = piece.stop
-        visits = self._visits[:, :, :n]
-        visits[...] = 0
         idx, val = run[0].idx, run[0].val
-        for j in ch.projections:
-            row = visits[j]
-            self.synapses[j].scatter(idx, val, bounds, row[0], row[1])
         raw = self.proj_raw[frame % self.run_state.timesteps]
         events = run[-1].stop - run[0].start
-        totals = visits.sum(axis=2).tolist()
+        per_piece = None
         for j in ch.projections:
+            visits, levels = self._visits[j, 0, :n], self._visits[j, 1, :n]
+            visits[:] = 0
+            levels[:] = 0
+            self.synapses[j].scatter(idx, val, bounds, visits, levels)
+            counted = visits.tolist()
             tally = raw[j]
             tally[0] += events
-            tally[1] += totals[j][0]
-            tally[2] += totals[j][1]
+            tally[1] += sum(counted)
+            tally[2] += int(levels.sum())
+            per_piece = counted if per_piece is None else [a + b for a, b in zip(per_piece,
+                                                                                 counted)]
         per_event = self.timing.cycles_per_event * len(ch.projections)
         per_synapse = self.timing.cycles_per_synapse
         clock = self.clock
         busy = 0
-        for piece, synapses in zip(run, visits[:, 0].sum(axis=0).tolist()):
+        for piece, synapses in zip(run, per_piece):
             work = per_event * (piece.stop - piece.start) + per_synapse * synapses
             clock = max(clock, piece.arrival) + work
             busy += work

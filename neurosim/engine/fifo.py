@@ -65,7 +65,7 @@ class Channel:
         piece.arrival = time + self.latency
         self.reserved += events
         self.queue.append(piece)
-        self.owner.offered(piece)
+        self.owner.offered(self, piece)
         return True
 
     def release(self, time: float, events: int) -> None:
