@@ -13,11 +13,15 @@ piece of f. Cores work on different frames at once, so layers pipeline across ti
 inputs.
 
 Time: every core is a sequential server with its own clock (cycles). It serves a piece no earlier
-than the piece arrives, one after another, and a sender takes FIFO room no earlier than the
-receiver gives it back. Both clocks may run ahead of SimPy's while there is work that needs no
-one else; a core yields to SimPy only when it must wait — for a piece that has not been sent, or
-for room the receiver has not yet freed. So SimPy sees a few events per FIFO-full of packets,
-never one per spike.
+than the piece arrives — first whatever has arrived by its clock, channel by channel; when
+nothing has, the next piece to arrive, once no other source can still send one that arrives
+before it (a conservative lookahead, as in parallel discrete-event simulation) — and a sender
+takes FIFO room no earlier than the receiver gives it back. Clocks run ahead of SimPy's while a
+core has work that needs no one else; a core yields to SimPy only when it must wait — for a
+piece not yet sent, or for room not yet freed. So SimPy sees a few events per FIFO-full of
+packets, never one per spike. The order in which a core serves pieces that have all arrived by
+its clock may depend on which senders SimPy ran first: deterministic, but a modelling choice
+(round robin by channel) rather than strict first come, first served.
 """
 
 from __future__ import annotations
