@@ -86,7 +86,8 @@ class Table:
         if kind == RATIO:
             if value is None or pd.isna(value):
                 return "--" if style == "latex" else "–"
-            return f"{float(value):.2f}"
+            value = float(value)
+            return f"{value:.2f}" if abs(value) >= 0.1 or value == 0 else f"{value:.2g}"
         raise ValueError(f"unknown column format {kind!r}")
 
     def cells(self, style: str) -> list[list[str]]:
