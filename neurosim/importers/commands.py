@@ -1,0 +1,60 @@
+"""``neurosim import-nir`` and ``neurosim export-nir``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from .dialects import DIALECTS
+
+
+def import_nir_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="NIR file (.nir, HDF5)")
+    p.add_argument("--sidecar", help="YAML side-car: levels, reset, timesteps, dialect, ... "
+                                     "(without one, the dialect's defaults are used)")
+    p.add_argument("--dialect", choices=sorted(DIALECTS),
+                   help="framework that wrote the file, if no side-car names it")
+    p.add_argument("-o", "--out", required=True, help="model directory to write")
+
+
+def import_nir_main(args) -> int:
+    from ..model.io import save_model
+    from .nir_import import NirImportWarning, import_nir
+
+    source = Path(args.file)
+    if args.sidecar is None and source.with_suffix(".yaml").is_file():
+        print(f"warning: {source.with_suffix('.yaml')} exists beside the file; pass --sidecar to "
+              "use it", file=sys.stderr)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NirImportWarning)
+        graph = import_nir(source, sidecar=args.sidecar, dialect=args.dialect)
+    for w in caught:
+        if issubclass(w.category, NirImportWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+    save_model(graph, args.out)
+    info = graph.meta["import"]
+    levels = sorted({n.spec.levels for n in graph.neurons()})
+    print(f"imported {source} (dialect {info['dialect']}, written by nir {info['nir_version']}): "
+          f"{len(graph)} nodes, {graph.neuron_count():,} neurons, levels {levels}, "
+          f"T={graph.timesteps}")
+    print(f"wrote {args.out}/ (manifest.yaml, weights.npz)")
+    return 0
+
+
+def export_nir_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model directory (manifest.yaml + weights.npz)")
+    p.add_argument("-o", "--out", required=True, help="NIR file to write (FILE.nir)")
+    p.add_argument("--sidecar", help="side-car to write (default: FILE.yaml beside FILE.nir)")
+
+
+def export_nir_main(args) -> int:
+    from ..model.io import load_model
+    from .nir_export import export_nir
+
+    graph = load_model(args.model)
+    path, sidecar = export_nir(graph, args.out, args.sidecar)
+    print(f"wrote {path} and its side-car {sidecar} (levels, soft reset, BatchNorm, max-pool: "
+          f"import with --sidecar {sidecar})")
+    return 0

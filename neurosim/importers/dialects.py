@@ -1,0 +1,132 @@
+"""What each framework means by the same NIR neuron: time step, discretisation, reset, levels.
+
+NIR declares continuous-time equations; every exporter discretises them its own way, and NIR
+cannot say how a neuron resets or how many spikes it may emit per step. A dialect records one
+framework's documented conventions, so that the importer can turn its NIR neurons back into the
+discrete update the framework ran:
+
+    dialect        dt     discretisation of τ·dv/dt = (v_leak − v) + r·I    reset     levels
+    neurosim       1      forward Euler: v ← (1 − dt/τ)·v + (dt/τ)·(r·I + v_leak)  subtract  1
+    snntorch       1e-4   forward Euler (Leaky: τ = dt/(1 − β), r = τ/dt)    subtract  1
+    sinabs         1      exact: v ← e^(−dt/τ)·v + r·I (norm_input=False)     subtract  255
+    spikingjelly   1e-4   forward Euler (IF: r = 1/dt; LIF: τ = τ_steps·dt)  zero      1
+    norse          1e-3   forward Euler                                       zero      1
+
+IF integrates v ← v + dt·r·I in every dialect. Sinabs' IAF emits as many spikes as v holds
+thresholds (MultiSpike, unbounded): neurosim caps the levels at 255. snnTorch exports β = 1
+(an IF) as τ = r = ∞; its convention r = τ/dt makes the input gain 1. snnTorch subtracts the
+threshold after the leak (mem = β·mem + I − s·θ), neurosim before it (the reset decays with the
+potential): the two agree for β = 1 or a hard reset only, so the importer refuses the rest.
+Norse's current-based cell feeds its input to the membrane one step late (a delay neurosim does
+not model). The norse dialect follows Norse's documented equations; it has not been checked
+against Norse itself (not installed here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConversionError
+
+TOLERANCE = 1e-6  # relative: float32 parameters written by exporters
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    dt: float
+    exact_decay: bool  # True: decay = e^(−dt/τ) (Sinabs); False: forward Euler, 1 − dt/τ
+    reset: str  # default reset mode
+    levels: int  # default number of levels N
+    subtract_after_leak: bool = False  # snnTorch's reset order
+    synapse_delays_input: bool = False  # Norse's CubaLIF
+
+
+DIALECTS = {
+    "neurosim": Dialect("neurosim", 1.0, False, "subtract", 1),
+    "snntorch": Dialect("snntorch", 1e-4, False, "subtract", 1, subtract_after_leak=True),
+    "sinabs": Dialect("sinabs", 1.0, True, "subtract", 255),
+    "spikingjelly": Dialect("spikingjelly", 1e-4, False, "zero", 1),
+    "norse": Dialect("norse", 1e-3, False, "zero", 1, synapse_delays_input=True),
+}
+
+
+@dataclass(frozen=True)
+class Discrete:
+    """One neuron population's discrete update: v ← decay·v + gain·I + leak, fire at theta.
+
+    Arrays have the population's shape; ``theta`` is None for integrators without a threshold.
+    """
+
+    decay: np.ndarray
+    gain: np.ndarray
+    leak: np.ndarray
+    theta: np.ndarray | None
+    v_reset: np.ndarray | None
+
+
+def _f64(node, name: str) -> np.ndarray:
+    return np.asarray(getattr(node, name), dtype=np.float64)
+
+
+def _membrane(tau, r, v_leak, dialect: Dialect, dt: float, norm_input: bool, where: str):
+    """(decay, gain, leak) of τ·dv/dt = (v_leak − v) + r·I over one step dt."""
+    if np.any(~(tau > 0)):
+        raise ConversionError(f"time constants must be > 0, got min {tau.min():g}", where, "tau")
+    if dialect.exact_decay:
+        decay = np.exp(-dt / tau)
+        if np.any(v_leak != 0):
+            raise ConversionError(f"{dialect.name} neurons leak to 0; got v_leak != 0", where,
+                                  "v_leak")
+        gain = r * (1.0 - decay) if norm_input else r
+        return decay, gain, np.zeros_like(decay)
+    a = dt / tau  # 0 where τ = ∞
+    decay = 1.0 - a
+    with np.errstate(invalid="ignore"):
+        ratio = np.where(np.isinf(tau) & np.isinf(r), 1.0 / dt, r / tau)  # snnTorch: r = τ/dt
+    return decay, dt * ratio, a * v_leak
+
+
+def discretise(node, kind: str, dialect: Dialect, dt: float, norm_input: bool,
+               where: str) -> Discrete:
+    """The discrete update of a NIR neuron node of type ``kind`` in ``dialect``."""
+    if kind in ("IF", "I"):
+        r = _f64(node, "r")
+        decay, gain, leak = np.ones_like(r), dt * r, np.zeros_like(r)
+    elif kind == "Threshold":
+        theta = _f64(node, "threshold")
+        ones = np.ones_like(theta)
+        return Discrete(np.zeros_like(theta), ones, np.zeros_like(theta), theta, None)
+    elif kind in ("LIF", "LI"):
+        decay, gain, leak = _membrane(_f64(node, "tau"), _f64(node, "r"), _f64(node, "v_leak"),
+                                      dialect, dt, norm_input, where)
+    elif kind in ("CubaLIF", "CubaLI"):
+        decay, gain, leak = _membrane(_f64(node, "tau_mem"), _f64(node, "r"),
+                                      _f64(node, "v_leak"), dialect, dt, norm_input, where)
+        gain = gain * _synapse_gain(node, dialect, dt, where)
+    else:
+        raise ConversionError(f"{kind} is not a neuron", where)
+    spiking = kind in ("IF", "LIF", "CubaLIF")
+    theta = _f64(node, "v_threshold") if spiking else None
+    v_reset = _f64(node, "v_reset") if spiking and getattr(node, "v_reset", None) is not None \
+        else (np.zeros_like(theta) if spiking else None)
+    return Discrete(decay, gain, leak, theta, v_reset)
+
+
+def _synapse_gain(node, dialect: Dialect, dt: float, where: str) -> np.ndarray:
+    """A current-based synapse is representable only when it passes its input straight on:
+    a synaptic decay of 0 (snnTorch's Synaptic with α = 0: τ_syn = dt)."""
+    tau_syn, w_in = _f64(node, "tau_syn"), _f64(node, "w_in")
+    if dialect.synapse_delays_input:
+        raise ConversionError(f"{dialect.name}'s current-based neuron feeds its input to the "
+                              "membrane one step later, a delay neurosim does not model", where,
+                              "tau_syn")
+    alpha = np.exp(-dt / tau_syn) if dialect.exact_decay else 1.0 - dt / tau_syn
+    if np.any(np.abs(alpha) > TOLERANCE):
+        raise ConversionError(f"has a synaptic current that decays by {float(np.max(alpha)):.4g} "
+                              "per step: a second state variable neurosim's neurons do not have "
+                              "(only τ_syn = dt, a synapse that passes its input on, maps)",
+                              where, "tau_syn")
+    return (dt / tau_syn) * w_in
