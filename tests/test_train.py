@@ -277,3 +277,20 @@ def test_models_report_lists_models_and_compares_residual_sums(tmp_path, rng):
     assert "### sew vs sparse" in text and "6 CIFAR-10" in text
     sums = [line for line in text.splitlines() if line.startswith("| sum")]
     assert [s.split(" | ")[0] for s in sums] == ["| sum0", "| sum1"] * 2
+
+
+def test_bn_recalibration_is_the_plain_average_over_the_images(tiny):
+    from neurosim.train.loop import inputs_of, recalibrate_bn
+
+    data = _synthetic(90, 3)
+    state = train_epochs(make_state(tiny), _synthetic(64, 0), None, progress=False,
+                         log=lambda m: None)
+    net = state.net.eval()
+    assert recalibrate_bn(net, data, 60, batch_size=20, seed=1) == 60  # 3 equal batches
+    assert not net.training
+    pick = np.sort(np.random.default_rng(1).permutation(90)[:60])
+    with torch.no_grad():
+        conv = net.layers["conv1.conv"](inputs_of(torch.from_numpy(data.inputs[pick]), net))
+    bn = net.layers["conv1.bn"]
+    torch.testing.assert_close(bn.running_mean, conv.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+    assert bn.momentum == 0.1

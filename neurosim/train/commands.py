@@ -55,6 +55,9 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                    help="test images on which neurosim's float reference is compared with torch")
     p.add_argument("--quantised-samples", type=int, default=None,
                    help="test images for the quantised accuracy (default: the whole test set)")
+    p.add_argument("--bn-recalibrate", type=int, default=10000, metavar="IMAGES",
+                   help="before export, recompute BatchNorm statistics over this many "
+                        "unaugmented training images (0: keep the running averages)")
     p.add_argument("--hardware", default=None,
                    help='what it trained on, for the manifest (default: "CPU, <n> cores")')
     p.add_argument("--compile", action="store_true",
@@ -87,7 +90,7 @@ def train_main(args) -> int:
     from ..data import stratified_indices
     from .data import DEFAULT_CACHE, load_split
     from .export import export
-    from .loop import load_checkpoint, make_state, train_epochs
+    from .loop import load_checkpoint, make_state, recalibrate_bn, train_epochs
 
     def log(msg):
         print(msg, flush=True)
@@ -109,8 +112,8 @@ def train_main(args) -> int:
     if args.test_limit:
         test = test.subset(stratified_indices(test.labels, args.test_limit, seed=0))
     log(f"{out.name}: {args.arch} on {args.dataset}, N={config.levels} T={config.timesteps} "
-        f"width={config.width:g}, {config.train_limit or len(train)} training images, {torch.get_num_threads()} "
-        f"threads; checkpoint {checkpoint}")
+        f"width={config.width:g}, {config.train_limit or len(train)} training images, "
+        f"{torch.get_num_threads()} threads; checkpoint {checkpoint}")
     state = train_epochs(state, train, test, checkpoint, progress=not args.no_progress, log=log,
                          until=args.stop_after)
     if state.epoch < config.epochs:
@@ -118,6 +121,10 @@ def train_main(args) -> int:
             f"{checkpoint}")
         return 0
     hardware = args.hardware or f"CPU, {os.cpu_count()} cores"
+    used = recalibrate_bn(state.net, train, args.bn_recalibrate, seed=config.seed)
+    if used:
+        log(f"BatchNorm statistics recomputed over {used} training images")
     export(state, out, test, samples=args.samples, agreement_samples=args.agreement_samples,
-           quantised_samples=args.quantised_samples, hardware=hardware, log=log)
+           quantised_samples=args.quantised_samples, hardware=hardware, bn_recalibration=used,
+           log=log)
     return 0
