@@ -310,6 +310,14 @@ def test_progress_and_result_fields(rng):
     assert set(COUNT_FIELDS) <= set(t["cores"][0])
 
 
+def test_no_inputs(rng):
+    nodes = [Input("in", shape=(6,)), Linear("fc", input="in", weight=np.ones((4, 6))),
+             Neuron("out", input="fc", spec=NeuronSpec())]
+    ev = engine.run(compile_graph(Graph(nodes, "out")), np.zeros((0, 6), np.uint8))
+    assert ev.logits.shape == (0, 4) and ev.counts.samples == 0
+    assert ev.counts.data.sum() == 0 and ev.timing["cycles"] == 0
+
+
 def test_bad_inputs_raise_clear_errors():
     net = compile_graph(small_convnet(input_shape=(1, 8, 8)))
     with pytest.raises(InputError, match="inputs: shape: expected shape"):

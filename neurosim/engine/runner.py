@@ -231,7 +231,7 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
     makespan = float(max([env.now] + [c.clock for c in cores]))
     logits = state.logits.astype(np.float64)
     if mapped.output_layer.mode != "readout":
-        logits = logits.reshape(len(inputs), -1)
+        logits = logits.reshape(len(inputs), int(np.prod(mapped.output_layer.out_shape)))
     result = RunResult(mapped, counts, logits, state.levels,
                        None if labels is None else np.asarray(labels))
     clock_hz = float(timing.clock_hz)
