@@ -153,6 +153,18 @@ def test_a_wrong_input_type_needs_the_sidecar():
         quiet_import(FIXTURES / "sinabs_residual.nir")
 
 
+def test_a_wrong_convention_is_caught_by_the_framework_comparison(tmp_path):
+    """The comparison can fail: Sinabs' LIF normalises its input by (1 − e^(−1/τ)); declaring
+    norm_input: false makes layer 4 disagree with Sinabs."""
+    car = tmp_path / "car.yaml"
+    car.write_text((FIXTURES / "sinabs_convnet.yaml").read_text().replace(
+        "  '4':\n    levels: 3", "  '4':\n    levels: 3\n    norm_input: false"))
+    graph = quiet_import(FIXTURES / "sinabs_convnet.nir", sidecar=car)
+    expected = np.load(FIXTURES / "sinabs_convnet.npz")
+    result = reference.run(compile_graph(graph, integer=False), expected["inputs"], record=True)
+    assert not np.array_equal(result.levels["4"], expected["levels/4"])
+
+
 def test_dialect_argument_conflicting_with_sidecar():
     with pytest.raises(ConversionError, match="side-car says dialect 'sinabs' but 'snntorch'"):
         quiet_import(FIXTURES / "sinabs_convnet.nir", sidecar=FIXTURES / "sinabs_convnet.yaml",

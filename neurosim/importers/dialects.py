@@ -8,12 +8,15 @@ discrete update the framework ran:
     dialect        dt     discretisation of τ·dv/dt = (v_leak − v) + r·I    reset     levels
     neurosim       1      forward Euler: v ← (1 − dt/τ)·v + (dt/τ)·(r·I + v_leak)  subtract  1
     snntorch       1e-4   forward Euler (Leaky: τ = dt/(1 − β), r = τ/dt)    subtract  1
-    sinabs         1      exact: v ← e^(−dt/τ)·v + r·I (norm_input=False)     subtract  255
+    sinabs         1      exact: v ← α·v + (1 − α)·r·I, α = e^(−dt/τ)         subtract  255
+                          (LIF's norm_input=True; LI: v ← α·v + r·I)
     spikingjelly   1e-4   forward Euler (IF: r = 1/dt; LIF: τ = τ_steps·dt)  zero      1
     norse          1e-3   forward Euler                                       zero      1
 
 IF integrates v ← v + dt·r·I in every dialect. Sinabs' IAF emits as many spikes as v holds
-thresholds (MultiSpike, unbounded): neurosim caps the levels at 255. snnTorch exports β = 1
+thresholds (MultiSpike, unbounded): neurosim caps the levels at 255. Sinabs' LIF normalises its
+input by (1 − α) by default (norm_input=True, which is also the exact solution of NIR's ODE),
+its ExpLeak (NIR's LI) does not; the exporter writes neither, a side-car can override both. snnTorch exports β = 1
 (an IF) as τ = r = ∞; its convention r = τ/dt makes the input gain 1. snnTorch subtracts the
 threshold after the leak (mem = β·mem + I − s·θ), neurosim before it (the reset decays with the
 potential): the two agree for β = 1 or a hard reset only, so the importer refuses the rest.
@@ -42,12 +45,13 @@ class Dialect:
     levels: int  # default number of levels N
     subtract_after_leak: bool = False  # snnTorch's reset order
     synapse_delays_input: bool = False  # Norse's CubaLIF
+    norm_input: tuple[str, ...] = ()  # node types whose input is scaled by (1 − α) by default
 
 
 DIALECTS = {
     "neurosim": Dialect("neurosim", 1.0, False, "subtract", 1),
     "snntorch": Dialect("snntorch", 1e-4, False, "subtract", 1, subtract_after_leak=True),
-    "sinabs": Dialect("sinabs", 1.0, True, "subtract", 255),
+    "sinabs": Dialect("sinabs", 1.0, True, "subtract", 255, norm_input=("LIF",)),
     "spikingjelly": Dialect("spikingjelly", 1e-4, False, "zero", 1),
     "norse": Dialect("norse", 1e-3, False, "zero", 1, synapse_delays_input=True),
 }
@@ -89,9 +93,12 @@ def _membrane(tau, r, v_leak, dialect: Dialect, dt: float, norm_input: bool, whe
     return decay, dt * ratio, a * v_leak
 
 
-def discretise(node, kind: str, dialect: Dialect, dt: float, norm_input: bool,
+def discretise(node, kind: str, dialect: Dialect, dt: float, norm_input: bool | None,
                where: str) -> Discrete:
-    """The discrete update of a NIR neuron node of type ``kind`` in ``dialect``."""
+    """The discrete update of a NIR neuron node of type ``kind`` in ``dialect`` (norm_input
+    None: the dialect's default for the node type)."""
+    if norm_input is None:
+        norm_input = kind in dialect.norm_input
     if kind in ("IF", "I"):
         r = _f64(node, "r")
         decay, gain, leak = np.ones_like(r), dt * r, np.zeros_like(r)
@@ -130,3 +137,21 @@ def _synapse_gain(node, dialect: Dialect, dt: float, where: str) -> np.ndarray:
                               "(only τ_syn = dt, a synapse that passes its input on, maps)",
                               where, "tau_syn")
     return (dt / tau_syn) * w_in
+
+
+def guess_dialect(nodes) -> tuple[str | None, str]:
+    """The framework a file most likely comes from, by the conventions of its neurons."""
+    for name, node in nodes.items():
+        kind = type(node).__name__
+        r = np.asarray(getattr(node, "r", np.nan), np.float64)
+        if kind == "IF" and np.allclose(r, 1e4, rtol=TOLERANCE):
+            return "spikingjelly", f"IF {name!r} has r = 1/dt with dt = 1e-4"
+        if kind in ("LIF", "CubaLIF"):
+            tau = np.asarray(getattr(node, "tau", getattr(node, "tau_mem", np.nan)), np.float64)
+            with np.errstate(invalid="ignore"):
+                snn = np.where(np.isinf(tau), np.isinf(r), np.isclose(r, tau / 1e-4, rtol=1e-4))
+            if np.all(snn):
+                return "snntorch", f"{kind} {name!r} has r = tau/dt with dt = 1e-4"
+        if kind in ("IF", "LIF") and np.all(r == 1):
+            return "sinabs", f"{kind} {name!r} has r = 1 (time in steps)"
+    return None, ""

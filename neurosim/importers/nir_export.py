@@ -41,7 +41,7 @@ from .. import __version__
 from ..errors import ConversionError
 from ..model.graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear,
                            MaxPool2d, Neuron)
-from .nir_read import _nir
+from .nir_read import require_nir
 from .sidecar import FORMAT, VERSION, write_sidecar
 
 
@@ -70,7 +70,7 @@ def _floats(arr) -> list[float]:
 
 class _Exporter:
     def __init__(self, graph: Graph):
-        self.nir = _nir()
+        self.nir = require_nir()
         self.graph = graph
         self.nodes: dict = {}
         self.edges: list[tuple[str, str]] = []
@@ -200,7 +200,7 @@ class _Exporter:
 def export_nir(graph: Graph, path, sidecar_path=None) -> tuple[Path, Path]:
     """Write ``graph`` as a NIR file and its side-car (default: FILE.yaml beside FILE.nir);
     both atomically. Returns (nir path, side-car path)."""
-    nir = _nir()
+    nir = require_nir()
     path = Path(path)
     sidecar_path = Path(sidecar_path) if sidecar_path else default_sidecar_path(path)
     if sidecar_path.resolve() == path.resolve():

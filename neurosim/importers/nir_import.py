@@ -19,7 +19,10 @@ file and the node (nothing is skipped):
     Flatten              Flatten (whole maps only)
     IF, LIF, CubaLIF,    Neuron; the dialect's input gain and threshold become a BatchNorm
       Threshold          before it, so that one level is worth what one spike was
-    I, LI, CubaLI        the readout (only as the graph's output: they emit voltages)
+    I, LI, CubaLI        the readout (only as the graph's output: they emit voltages); the
+                         readout reports its input averaged over T (an I holds T times that;
+                         an LI must not leak over T > 1). A conv/affine output without neuron
+                         is a readout too.
     Delay                identity if all delays are 0, else an error
     several in-edges     an Add (named after the node when the node itself is an identity,
                          "<node>.add" otherwise)
@@ -32,6 +35,9 @@ worth Vth/N. The importer divides each neuron's input by θ and sets Vth = N, so
 worth 1, exactly as one spike was. (neurosim's own exports restore the exact NeuronSpec from the
 side-car instead, and absorb the Scale(θ) that follows each neuron in the file.)
 
+NIR fires when v > θ, neurosim (like Sinabs and SpikingJelly) when v ≥ θ: they differ only when a
+potential lands exactly on a threshold.
+
 The imported graph is compiled once (float) to check that neurosim can run it; a CompileError
 becomes a ConversionError naming the file. Assumptions the importer had to make (no side-car,
 default levels, T = 1 ...) are issued as NirImportWarning and recorded in
@@ -40,7 +46,6 @@ default levels, T = 1 ...) are issued as NirImportWarning and recorded in
 
 from __future__ import annotations
 
-import heapq
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,8 +56,9 @@ from ..errors import CompileError, ConversionError, ModelError
 from ..model.graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear,
                            MaxPool2d, Neuron)
 from ..model.neurons import NeuronSpec
-from .dialects import DIALECTS, TOLERANCE, discretise
-from .nir_read import _nir, read_nir
+from .dialects import DIALECTS, TOLERANCE, discretise, guess_dialect
+from .nir_graph import flatten_graph, reachable, topological_order
+from .nir_read import require_nir, read_nir
 from .sidecar import SideCar, load_sidecar
 
 EPS = 1e-30  # BatchNorm ε for an exact per-channel affine (see the module docstring)
@@ -89,7 +95,7 @@ def import_nir(source, sidecar=None, dialect: str | None = None) -> Graph:
     sidecar: a side-car path or a parsed SideCar (see neurosim.importers.sidecar).
     dialect: the framework that wrote the file, when no side-car names it.
     """
-    nir = _nir()
+    nir = require_nir()
     if isinstance(source, (str, Path)):
         graph, version = read_nir(source)
         where = str(source)
@@ -103,103 +109,6 @@ def import_nir(source, sidecar=None, dialect: str | None = None) -> Graph:
     return _Importer(graph, where, version, sidecar, dialect).run()
 
 
-def _flatten_graph(graph, where: str):
-    """(nodes, edges, top inputs, top outputs) of a graph with its subgraphs inlined."""
-    nir = _nir()
-    nodes, edges, seen = {}, [], set()
-
-    def resolve(g, prefix: str, name: str, role: str, field: str) -> str:
-        node = g.nodes.get(name)
-        if node is None and "." in name:
-            head, rest = name.split(".", 1)
-            if isinstance(g.nodes.get(head), nir.NIRGraph):
-                return resolve(g.nodes[head], f"{prefix}{head}.", rest, role, field)
-        if node is None:
-            raise ConversionError(f"edge {role} {prefix + name!r} is not a node of the graph",
-                                  where, field)
-        if isinstance(node, nir.NIRGraph):
-            end = nir.Output if role == "source" else nir.Input
-            ends = [k for k, n in node.nodes.items() if isinstance(n, end)]
-            if len(ends) != 1:
-                raise ConversionError(f"an edge names subgraph {prefix + name!r} itself, which "
-                                      f"needs exactly one {end.__name__} node, not {len(ends)}",
-                                      where, field)
-            return resolve(node, f"{prefix}{name}.", ends[0], role, field)
-        return prefix + name
-
-    def walk(g, prefix: str):
-        for name, node in g.nodes.items():
-            if isinstance(node, nir.NIRGraph):
-                walk(node, f"{prefix}{name}.")
-            elif prefix + name in nodes:
-                raise ConversionError(f"two nodes flatten to the name {prefix + name!r}", where,
-                                      prefix + name)
-            else:
-                nodes[prefix + name] = node
-        for i, edge in enumerate(g.edges):
-            field = f"{prefix}edges[{i}]"
-            a = resolve(g, prefix, str(edge[0]), "source", field)
-            b = resolve(g, prefix, str(edge[1]), "destination", field)
-            if (a, b) in seen:
-                raise ConversionError(f"duplicate edge ({a!r}, {b!r})", where, field)
-            seen.add((a, b))
-            edges.append((a, b))
-
-    walk(graph, "")
-    tops = {"Input": [], "Output": []}
-    for name, node in graph.nodes.items():
-        if type(node).__name__ in tops:
-            tops[type(node).__name__].append(name)
-    return nodes, edges, tops["Input"], tops["Output"]
-
-
-def _topological(names, edges, where: str) -> list[str]:
-    """Kahn's algorithm, ties broken by first appearance in the edge list: an exported neurosim
-    graph comes back in its own order (which fixes layer and core numbering)."""
-    rank = {}
-    for a, b in edges:
-        rank.setdefault(a, len(rank))
-        rank.setdefault(b, len(rank))
-    for n in names:
-        rank.setdefault(n, len(rank))
-    indeg = {n: 0 for n in names}
-    succ = {n: [] for n in names}
-    for a, b in edges:
-        indeg[b] += 1
-        succ[a].append(b)
-    heap = [(rank[n], n) for n in names if indeg[n] == 0]
-    heapq.heapify(heap)
-    order = []
-    while heap:
-        _, n = heapq.heappop(heap)
-        order.append(n)
-        for m in succ[n]:
-            indeg[m] -= 1
-            if indeg[m] == 0:
-                heapq.heappush(heap, (rank[m], m))
-    if len(order) < len(names):
-        left = {n for n in names if n not in set(order)}
-        cycle = _find_cycle(left, edges)
-        raise ConversionError(f"cycle through {' -> '.join(cycle)}: recurrent connections cannot "
-                              "run on neurosim's feed-forward layers", where, cycle[0])
-    return order
-
-
-def _find_cycle(left: set, edges) -> list[str]:
-    """One cycle among the nodes Kahn's algorithm could not order."""
-    succ = {n: [b for a, b in edges if a == n and b in left] for n in left}
-    while True:  # drop nodes downstream of the cycle: they have no successor left
-        dead = {n for n, s in succ.items() if not s}
-        if not dead:
-            break
-        succ = {n: [m for m in s if m not in dead] for n, s in succ.items() if n not in dead}
-    path, seen = [min(succ)], {}
-    while path[-1] not in seen:
-        seen[path[-1]] = len(path) - 1
-        path.append(succ[path[-1]][0])
-    return path[seen[path[-1]]:]
-
-
 def _pair(value, n: int, what: str, where: str, node: str) -> tuple[int, ...]:
     arr = np.asarray(value).ravel()
     if arr.size == 1:
@@ -210,31 +119,13 @@ def _pair(value, n: int, what: str, where: str, node: str) -> tuple[int, ...]:
     return tuple(int(v) for v in arr)
 
 
-def _guess_dialect(nodes) -> tuple[str | None, str]:
-    """The framework a file most likely comes from, by the conventions of its neurons."""
-    for name, node in nodes.items():
-        kind = type(node).__name__
-        r = np.asarray(getattr(node, "r", np.nan), np.float64)
-        if kind == "IF" and np.allclose(r, 1e4, rtol=TOLERANCE):
-            return "spikingjelly", f"IF {name!r} has r = 1/dt with dt = 1e-4"
-        if kind in ("LIF", "CubaLIF"):
-            tau = np.asarray(getattr(node, "tau", getattr(node, "tau_mem", np.nan)), np.float64)
-            with np.errstate(invalid="ignore"):
-                snn = np.where(np.isinf(tau), np.isinf(r), np.isclose(r, tau / 1e-4, rtol=1e-4))
-            if np.all(snn):
-                return "snntorch", f"{kind} {name!r} has r = tau/dt with dt = 1e-4"
-        if kind in ("IF", "LIF") and np.all(r == 1):
-            return "sinabs", f"{kind} {name!r} has r = 1 (time in steps)"
-    return None, ""
-
-
 class _Importer:
     def __init__(self, graph, where: str, version: str, car: SideCar | None, dialect: str | None):
         self.where = where
         self.version = version
         self.notes: list[str] = []
         self.car = car if car is not None else SideCar()
-        self.nodes, self.edges, inputs, outputs = _flatten_graph(graph, where)
+        self.nodes, self.edges, inputs, outputs = flatten_graph(graph, where)
         if len(inputs) != 1 or len(outputs) != 1:
             raise ConversionError(f"a neurosim network has one Input and one Output node; the "
                                   f"graph has inputs {inputs} and outputs {outputs}", where)
@@ -243,7 +134,7 @@ class _Importer:
         for a, b in self.edges:
             self.preds[b].append(a)
         self._check_connected()
-        self.order = _topological(list(self.nodes), self.edges, where)
+        self.order = topological_order(list(self.nodes), self.edges, where)
         self.dialect = self._dialect(dialect, graph)
         self.dt = self.car.dt or self.dialect.dt
         self._check_sidecar_nodes()
@@ -275,9 +166,9 @@ class _Importer:
 
     def _check_connected(self):
         fed = {self.top_input}
-        for n in _reachable(self.top_input, self.edges):
+        for n in reachable(self.top_input, self.edges):
             fed.add(n)
-        leads = set(_reachable(self.top_output, [(b, a) for a, b in self.edges]))
+        leads = set(reachable(self.top_output, [(b, a) for a, b in self.edges]))
         leads.add(self.top_output)
         for name in self.nodes:
             if name not in fed:
@@ -301,7 +192,7 @@ class _Importer:
             if source.startswith("neurosim"):
                 name, why = "neurosim", f"the file's metadata says source {source!r}"
             else:
-                name, why = _guess_dialect(self.nodes)
+                name, why = guess_dialect(self.nodes)
             if name is None:
                 if any(type(n).__name__ in SPIKING + READOUTS for n in self.nodes.values()):
                     self.fail("cannot tell which framework wrote the file (its neurons follow "
@@ -697,8 +588,8 @@ class _Importer:
         kind = type(node).__name__
         value = self._gather(name, identity=False)
         settings = self.car.node(name)
-        norm = bool(settings.norm_input)
-        d = discretise(node, kind, self.dialect, self.dt, norm, f"{self.where}: {name}")
+        d = discretise(node, kind, self.dialect, self.dt, self._norm_input(name, kind),
+                       f"{self.where}: {name}")
         for key in ("decay", "gain", "leak", "theta", "v_reset"):
             arr = getattr(d, key)
             if arr is not None and arr.size != 1 and tuple(arr.shape) != tuple(value.shape):
@@ -728,6 +619,12 @@ class _Importer:
             self._bn(source, value.source, gamma, beta)
         self.emit(Neuron(name, input=source, spec=spec))
         return _Value(name, "stream", value.shape, value.ir_shape, out_scale)
+
+    def _norm_input(self, name, kind) -> bool | None:
+        declared = self.car.node(name).norm_input
+        if declared is None and kind in self.dialect.norm_input:
+            self.defaulted.setdefault("norm_input (true)", []).append(name)
+        return declared
 
     def _spec(self, name, kind, settings, d, theta, decay) -> NeuronSpec:
         dialect = self.dialect
@@ -777,7 +674,7 @@ class _Importer:
     def _readout(self, name, node):
         kind = type(node).__name__
         value = self._gather(name, identity=False)
-        d = discretise(node, kind, self.dialect, self.dt, bool(self.car.node(name).norm_input),
+        d = discretise(node, kind, self.dialect, self.dt, self._norm_input(name, kind),
                        f"{self.where}: {name}")
         decay = np.asarray(d.decay, np.float64).ravel()
         if np.any(np.abs(decay - 1) > 1e-12) and self.timesteps > 1:
@@ -787,7 +684,9 @@ class _Importer:
         gain = self._per_channel(d.gain, value.shape, "input gain", name)
         leak = self._per_channel(d.leak, value.shape, "leak", name)
         gamma = gain * (1.0 if value.scale is None else value.scale)
-        if np.any(gamma != 1) or np.any(leak != 0):  # the readout layer takes this node's name
+        if value.kind == "stream" or np.any(gamma != 1) or np.any(leak != 0):
+            # a current for the readout layer, which takes this node's name (on spikes too: the
+            # readout averages them over T, it is not a spiking output layer)
             self._bn(name, value.source, gamma, leak)
             value = _Value(name, "current", value.shape, value.ir_shape)
         if kind == "I" and self.timesteps > 1:
@@ -816,22 +715,6 @@ def _same_scales(values) -> bool:
         elif first is not None and not np.array_equal(first, v.scale):
             return False
     return True
-
-
-def _reachable(start: str, edges) -> list[str]:
-    succ = {}
-    for a, b in edges:
-        succ.setdefault(a, []).append(b)
-    seen, stack = [], [start]
-    visited = {start}
-    while stack:
-        n = stack.pop()
-        for m in succ.get(n, ()):
-            if m not in visited:
-                visited.add(m)
-                seen.append(m)
-                stack.append(m)
-    return seen
 
 
 HANDLERS = {

@@ -33,7 +33,7 @@ REQUIRED = {
 }
 
 
-def _nir():
+def require_nir():
     try:
         import nir
     except ImportError as err:  # the optional extra
@@ -50,7 +50,7 @@ def read_nir(path):
     """The NIR graph stored in ``path`` and the nir version string that wrote it."""
     import h5py
 
-    _nir()
+    require_nir()
     path = Path(path)
     where = str(path)
     if not path.is_file():
@@ -70,7 +70,7 @@ def read_nir(path):
 def _read_node(group, where: str, name: str):
     import h5py
 
-    nir = _nir()
+    nir = require_nir()
     label = f"node {name!r}" if name else "the top-level graph"
     if not isinstance(group, h5py.Group):
         raise ConversionError(f"{label} is a dataset, expected a node group", where, name or "node")
@@ -98,7 +98,7 @@ def _read_node(group, where: str, name: str):
 
 
 def _read_graph(group, where: str, name: str):
-    nir = _nir()
+    nir = require_nir()
     prefix = f"{name}." if name else ""
     nodes = {_text(k): _read_node(v, where, prefix + _text(k)) for k, v in group["nodes"].items()}
     raw = np.asarray(group["edges"][()])
