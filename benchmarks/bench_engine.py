@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE))
 from dense import DenseForward, dense_macs  # noqa: E402
 
 from neurosim import engine, reference  # noqa: E402
-from neurosim.compiler import compile_graph  # noqa: E402
+from neurosim.compiler import compile_graph, map_to_cores  # noqa: E402
 from neurosim.data import load_npz_images, stratified_indices  # noqa: E402
 from neurosim.engine import core  # noqa: E402
 from neurosim.model.builders import resnet18, vgg16  # noqa: E402
@@ -74,6 +74,8 @@ def main(argv=None):
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--samples", type=int, default=32)
     p.add_argument("--repeat", type=int, default=3, help="dense runs: best of this many")
+    p.add_argument("--hw", help="hardware profile YAML (core limits split layers; default: one "
+                                "core per layer, default timing)")
     p.add_argument("--check", action="store_true", help="also run the reference and compare")
     p.add_argument("--out", help="write the results as JSON into this directory")
     args = p.parse_args(argv)
@@ -83,15 +85,21 @@ def main(argv=None):
     data = data.subset(stratified_indices(data.labels, args.samples, seed=0))
     build = vgg16 if args.arch == "vgg16" else (lambda **kw: resnet18(args.arch, **kw))
     graph = build(levels=args.levels, timesteps=args.timesteps, width=args.width)
-    net = compile_graph(graph)
+    profile = None
+    if args.hw:
+        from neurosim.hardware import load_profile
+        profile = load_profile(args.hw)
+    net = compile_graph(graph, profile.widths if profile else None)
+    if profile is not None:
+        net = map_to_cores(net, profile)
     fnet = compile_graph(graph, integer=False)
     x = data.inputs
     n = len(x)
 
-    engine.run(net, x[:2], record=False)  # compile the kernels, lay out the weights
+    engine.run(net, x[:2], profile=profile)  # compile the kernels, lay out the weights
     with KernelClock() as kernels:
         start = time.perf_counter()
-        result = engine.run(net, x, labels=data.labels)
+        result = engine.run(net, x, labels=data.labels, profile=profile)
         engine_s = time.perf_counter() - start
     visits = result.counts.total("synapse_visits")
     dense = {}
@@ -109,7 +117,8 @@ def main(argv=None):
     load_after = os.getloadavg()
     timing = result.timing
     report = {
-        "network": net.name, "samples": n, "levels": args.levels, "timesteps": args.timesteps,
+        "network": net.name, "profile": profile.name if profile else "default",
+        "cores": len(getattr(net, "cores", net.layers)), "samples": n, "levels": args.levels, "timesteps": args.timesteps,
         "width": args.width, "inputs": "CIFAR-10 test (JPEG-Q75 copy), stratified",
         "accuracy_random_weights": result.accuracy,
         "synapse_visits_per_image": visits / n,
