@@ -27,7 +27,8 @@ from neurosim.importers.sidecar import load_sidecar, parse_sidecar  # noqa: E402
 from neurosim.model.io import load_model  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nir"
-NAMES = ["spikingjelly_residual", "snntorch_convnet", "sinabs_convnet", "sinabs_residual"]
+NAMES = ["spikingjelly_residual", "snntorch_convnet", "sinabs_convnet", "sinabs_residual",
+         "norse_convnet"]
 
 
 def quiet_import(*args, **kw):
@@ -74,7 +75,7 @@ def test_fixture_matches_the_framework(name):
     net = compile_graph(graph, integer=False)
     result = reference.run(net, expected["inputs"], record=True)
     pairs = framework_levels(net, expected, nir_graph)
-    assert len(pairs) == sum(layer.mode == "spiking" for layer in net.layers) == 3
+    assert len(pairs) == sum(layer.mode == "spiking" for layer in net.layers) >= 2
     for layer, key, ref in pairs:
         assert result.levels[layer].shape == ref.shape
         assert np.array_equal(result.levels[layer], ref), f"{name}: {layer} vs {key}"
@@ -139,6 +140,14 @@ def test_without_sidecar_sinabs_levels_default_to_the_cap():
     graph, messages = import_with_warnings(FIXTURES / "sinabs_convnet.nir")
     assert any("levels (N=255) for 1, 4, 7" in m for m in messages)
     assert {n.spec.levels for n in graph.neurons()} == {255}
+
+
+def test_norse_time_constants_are_recognised_without_sidecar():
+    """Norse writes tau = dt/tau_inv (dt times its time constant): the guessed norse dialect
+    divides it back, so that decay = 1 - dt*tau_inv (0.8 for tau_inv = 200 Hz, dt = 1 ms)."""
+    graph, messages = import_with_warnings(FIXTURES / "norse_convnet.nir")
+    assert any("assuming norse" in m for m in messages)
+    assert graph["1"].spec.decay == pytest.approx(0.8) and graph["3"].spec.decay == pytest.approx(0.9)
 
 
 def test_snntorch_leaky_with_subtract_reset_is_refused():
