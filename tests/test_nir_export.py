@@ -36,7 +36,8 @@ def odd_graph() -> Graph:
     def bn(name, src, c):
         return BatchNorm(name, input=src, gamma=r.uniform(0.5, 1.5, c).astype(f32),
                          beta=r.uniform(-0.2, 0.5, c).astype(f32),
-                         mean=r.normal(0, 0.1, c).astype(f32), var=r.uniform(0.5, 1.5, c).astype(f32))
+                         mean=r.normal(0, 0.1, c).astype(f32),
+                         var=r.uniform(0.5, 1.5, c).astype(f32))
 
     nodes = [Input("in", shape=(2, 8, 8), scale=1.0),
              Conv2d("c1", input="in", weight=(r.standard_normal((6, 2, 3, 3)) * 0.6).astype(f32),

@@ -147,7 +147,8 @@ def test_norse_time_constants_are_recognised_without_sidecar():
     divides it back, so that decay = 1 - dt*tau_inv (0.8 for tau_inv = 200 Hz, dt = 1 ms)."""
     graph, messages = import_with_warnings(FIXTURES / "norse_convnet.nir")
     assert any("assuming norse" in m for m in messages)
-    assert graph["1"].spec.decay == pytest.approx(0.8) and graph["3"].spec.decay == pytest.approx(0.9)
+    assert graph["1"].spec.decay == pytest.approx(0.8)
+    assert graph["3"].spec.decay == pytest.approx(0.9)
 
 
 def test_snntorch_leaky_with_subtract_reset_is_refused():
@@ -474,7 +475,6 @@ def test_threshold_scaling_keeps_one_spike_worth_one():
 def chain(*pairs, in_shape=(4,), out_shape=None, type_check=False):
     nodes = {"in": nir.Input(input_type={"input": np.array(in_shape)})}
     nodes.update(dict(pairs))
-    last = list(nodes)[-1]
     nodes["out"] = nir.Output(output_type={"output": np.array(out_shape or [1])})
     order = list(nodes)
     return nir.NIRGraph(nodes, list(zip(order[:-1], order[1:])), type_check=type_check)
@@ -815,3 +815,22 @@ def test_cli_import_errors_are_one_line(tmp_path):
     assert not (tmp_path / "m").exists()
     r = run_cli("import-nir", tmp_path / "none.nir", "-o", tmp_path / "m")
     assert r.returncode == 2 and "none.nir: no such file" in r.stderr
+
+
+def test_imported_fixture_simulates_and_writes_a_report(tmp_path):
+    """The user's path: an imported network through neurosim.simulate with the event engine,
+    on the framework's event frames, writing layers.csv."""
+    import pandas as pd
+
+    from neurosim.data import Dataset
+    from neurosim.simulate import simulate
+
+    graph, expected = load_fixture("spikingjelly_residual")
+    data = Dataset(expected["inputs"], np.full(len(expected["inputs"]), -1), "fixture",
+                   frames=True)
+    sim = simulate(graph, inputs=data, engine="event", float_reference=False)
+    assert np.array_equal(sim.result.logits, expected["logits"])  # integer net, event engine
+    sim.write(tmp_path / "run", report=False)
+    layers = pd.read_csv(tmp_path / "run" / "layers.csv")
+    assert {"sn1", "sn2", "sn3", "flat.add"} <= set(layers["layer"])
+    assert (layers.loc[layers["layer"] == "sn1", "events_out"] > 0).all()
