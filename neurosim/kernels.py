@@ -197,32 +197,42 @@ def leak(v, kind: str, decay, stateless: bool, integer: bool) -> None:
 
 
 @njit(**JIT)
-def _integrate_int(v, acc, shift):
-    fv = v.reshape(-1)
-    fa = acc.reshape(-1)
-    for i in range(fv.shape[0]):
-        fv[i] += fa[i] >> shift
-        fa[i] = 0
+def _integrate_int(v, acc, shift, offset):
+    h, w, c = v.shape
+    for i in range(h):
+        for j in range(w):
+            vr = v[i, j]
+            ar = acc[i, j]
+            for k in range(c):
+                vr[k] += ar[offset + k] >> shift
+                ar[offset + k] = 0
 
 
 @njit(**JIT)
-def _integrate_float(v, acc):
-    fv = v.reshape(-1)
-    fa = acc.reshape(-1)
-    for i in range(fv.shape[0]):
-        fv[i] += fa[i]
-        fa[i] = 0
+def _integrate_float(v, acc, offset):
+    h, w, c = v.shape
+    for i in range(h):
+        for j in range(w):
+            vr = v[i, j]
+            ar = acc[i, j]
+            for k in range(c):
+                vr[k] += ar[offset + k]
+                ar[offset + k] = 0
 
 
-def integrate(v, acc, shift: int) -> None:
-    """v += ⌊acc / 2^shift⌋ (floor, as an arithmetic shift), then clear the accumulator."""
-    _check(v.shape == acc.shape and v.flags.c_contiguous and acc.flags.c_contiguous, "acc",
-           f"potentials {v.shape} and accumulator {acc.shape} must match and be contiguous")
+def integrate(v, acc, shift: int, offset: int = 0) -> None:
+    """v += ⌊acc / 2^shift⌋ (floor, as an arithmetic shift), then clear what was taken.
+
+    ``acc`` (H, W, C_acc) may hold more channels than ``v`` (H, W, C): v takes channels
+    [offset, offset + C) (a core's part of an accumulator shared by a split layer)."""
+    _check(v.ndim == 3 and acc.ndim == 3 and v.shape[:2] == acc.shape[:2]
+           and 0 <= offset and offset + v.shape[2] <= acc.shape[2], "acc",
+           f"potentials {v.shape} do not fit accumulator {acc.shape} at channel {offset}")
     if np.issubdtype(v.dtype, np.integer):
-        _integrate_int(v, acc, shift)
+        _integrate_int(v, acc, shift, offset)
     else:
         _check(shift == 0, "shift", "a float accumulator takes no shift")
-        _integrate_float(v, acc)
+        _integrate_float(v, acc, offset)
 
 
 @njit(**JIT)

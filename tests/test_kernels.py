@@ -206,6 +206,20 @@ def test_integrate_floors_negative_accumulators(shift, rng):
     assert np.array_equal(v, want) and not acc.any()
 
 
+def test_integrate_takes_a_channel_slice(rng):
+    """A core holding channels [2, 5) of a shared accumulator takes only those and clears them."""
+    acc = rng.integers(-99, 99, (2, 2, 7)).astype(np.int32)
+    rest = acc.copy()
+    v = np.zeros((2, 2, 3), np.int64)
+    kernels.integrate(v, acc, 1, offset=2)
+    assert np.array_equal(v, rest[:, :, 2:5] >> 1)
+    assert not acc[:, :, 2:5].any()
+    assert np.array_equal(acc[:, :, :2], rest[:, :, :2]) and np.array_equal(acc[:, :, 5:],
+                                                                            rest[:, :, 5:])
+    with pytest.raises(KernelError, match="do not fit accumulator"):
+        kernels.integrate(v, acc, 0, offset=5)
+
+
 def test_integrate_float_rejects_shift():
     with pytest.raises(KernelError, match="float accumulator takes no shift"):
         kernels.integrate(np.zeros((1, 1, 2)), np.zeros((1, 1, 2)), 3)

@@ -86,17 +86,77 @@ class Synapses:
         self.acc = np.zeros((h, wd, c1 - c0), dtype)
         self.flat = self.acc.reshape(-1)
 
-    def scatter(self, idx, val, bounds, visits, levels) -> None:
-        """Accumulate events [bounds[0], bounds[-1]) (layouts validated here, at construction,
-        so the private kernels are called directly)."""
+    def scatter(self, idx, val, bounds, visits, levels, acc=None) -> None:
+        """Accumulate events [bounds[0], bounds[-1]) into ``acc`` (default: its own; layouts are
+        validated here, at construction, so the private kernels are called directly)."""
+        acc = self.acc if acc is None else acc
         if self.kind == "conv":
-            kernels._conv_scatter(self.acc, self.weight, idx, val, bounds, visits, levels,
+            kernels._conv_scatter(acc, self.weight, idx, val, bounds, visits, levels,
                                   *self.geometry)
         elif self.kind == "linear":
-            kernels._linear_scatter(self.flat, self.weight, idx, val, bounds, visits, levels)
+            kernels._linear_scatter(acc.reshape(-1), self.weight, idx, val, bounds, visits,
+                                    levels)
         else:
-            kernels._identity_scatter(self.acc, self.weight, idx, val, bounds, visits, levels,
+            kernels._identity_scatter(acc, self.weight, idx, val, bounds, visits, levels,
                                       self.c0)
+
+
+class SharedSynapses:
+    """A conv or linear projection of a layer split across several cores, accumulated once for
+    all of them: one accumulator per frame for all the layer's channels.
+
+    Every core of the layer receives the same pieces in the same order (each source sends every
+    packet to all of them), so the first core to serve a piece scatters it for the whole layer
+    and records the output positions it reached (taps); each core then charges and times its
+    own part, taps × its channels, and takes its channels from the frame's accumulator when it
+    fires. The accumulator is dropped once every core has. The sums are those each core would
+    form alone; the kernel runs once per piece instead of once per piece and core."""
+
+    def __init__(self, p: Projection, layer: Layer, integer: bool, max_level: int, cores: int):
+        self.full = Synapses(p, layer, 0, layer.channels, integer, max_level)
+        self.shift = self.full.shift
+        self.channels = layer.channels
+        self.cores = cores
+        self.banks = {}  # frame → accumulator (H, W, C)
+        self.pieces = {}  # (sender, frame) → {piece start: (taps, level taps)}
+        self.keys = {}  # frame → its (sender, frame) keys
+        self.taken = {}  # frame → cores that took their channels
+
+    def bank(self, frame: int) -> np.ndarray:
+        acc = self.banks.get(frame)
+        if acc is None:
+            acc = self.banks[frame] = np.zeros_like(self.full.acc)
+        return acc
+
+    def taps(self, sender, frame: int, run: list[Piece]) -> list[tuple[int, int]]:
+        """(taps, Σ z·taps) of each piece of ``run``, scattering the pieces no core has yet."""
+        key = (sender, frame)
+        known = self.pieces.get(key)
+        if known is None:
+            known = self.pieces[key] = {}
+            self.keys.setdefault(frame, []).append(key)
+        todo = [piece for piece in run if piece.start not in known]
+        if todo:
+            bounds = np.array([todo[0].start] + [piece.stop for piece in todo], np.int64)
+            visits = np.zeros(len(todo), np.int64)
+            levels = np.zeros(len(todo), np.int64)
+            self.full.scatter(run[0].idx, run[0].val, bounds, visits, levels, self.bank(frame))
+            c = self.channels
+            for piece, v, lv in zip(todo, visits.tolist(), levels.tolist()):
+                known[piece.start] = (v // c, lv // c)
+        return [known[piece.start] for piece in run]
+
+    def take(self, core, frame: int) -> None:
+        """Add the core's channels of the frame's sums to its potentials."""
+        kernels.integrate(core.v, self.bank(frame), self.shift, core.c0)
+        taken = self.taken.get(frame, 0) + 1
+        if taken == self.cores:
+            del self.banks[frame]
+            self.taken.pop(frame, None)
+            for key in self.keys.pop(frame, ()):
+                del self.pieces[key]
+        else:
+            self.taken[frame] = taken
 
 
 _LAYOUTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -183,7 +243,8 @@ class Port:
 class Core(Port):
     """One core's state (potentials, accumulators), counters and timing, and its process."""
 
-    def __init__(self, env, spec, layer: Layer, net: CompiledNetwork, timing, run):
+    def __init__(self, env, spec, layer: Layer, net: CompiledNetwork, timing, run,
+                 shared: dict | None = None):
         self.env = env
         self.spec = spec
         self.index = spec.index
@@ -205,8 +266,11 @@ class Core(Port):
         self.out_channels = as_hwc(layer.out_shape)[2]
         self.bias = None if layer.bias is None else np.ascontiguousarray(
             layer.bias[self.c0:self.c1], dtype)
-        self.synapses = [Synapses(p, layer, self.c0, self.c1, self.integer,
-                                  run.max_level[p.source]) for p in layer.projections]
+        self.shared = shared or {}  # projection index → SharedSynapses (split layers)
+        self.synapses = [None if j in self.shared else
+                         Synapses(p, layer, self.c0, self.c1, self.integer,
+                                  run.max_level[p.source])
+                         for j, p in enumerate(layer.projections)]
         self.channels = []  # incoming FIFO channels, one per source core
         self.ready = {}  # channels with queued pieces, in the order they got them
         self.outputs = []  # FIFO channels at the destination cores
@@ -225,7 +289,7 @@ class Core(Port):
         self.fire_raw = np.zeros((t, 4), np.int64)  # spikes, events out, level sum, saturations
         self.route_raw = np.zeros((t, 3), np.int64)  # packets, packet hops, event hops
         self._bounds = np.zeros(17, np.int64)
-        self._visits = np.zeros((len(self.synapses), 2, 16), np.int64)
+        self._visits = np.zeros((2, 16), np.int64)
 
     # --- FIFO side --------------------------------------------------------------------------
 
@@ -248,7 +312,7 @@ class Core(Port):
             self.frame = frame
             self.sending = False
             yield from self.receive(frame)
-            self.integrate()
+            self.integrate(frame)
             self.fire(frame)
             self.emit(frame)
             self.sending = True
@@ -326,28 +390,21 @@ class Core(Port):
     def accumulate(self, ch, run: list[Piece], frame: int) -> None:
         """One kernel call per projection for a run of consecutive pieces of one channel; the
         work of each piece gives the time it is done, when its FIFO room comes back."""
-        n = len(run)
-        if n >= len(self._bounds):
-            self._bounds = np.zeros(2 * n + 1, np.int64)
-            self._visits = np.zeros((len(self.synapses), 2, 2 * n), np.int64)
-        bounds = self._bounds[:n + 1]
-        bounds[0] = run[0].start
-        for i, piece in enumerate(run):
-            bounds[i + 1] = piece.stop
-        idx, val = run[0].idx, run[0].val
         raw = self.proj_raw[frame % self.run_state.timesteps]
         events = run[-1].stop - run[0].start
         per_piece = None
         for j in ch.projections:
-            visits, levels = self._visits[j, 0, :n], self._visits[j, 1, :n]
-            visits[:] = 0
-            levels[:] = 0
-            self.synapses[j].scatter(idx, val, bounds, visits, levels)
-            counted = visits.tolist()
+            if j in self.shared:
+                width = self.c1 - self.c0
+                taps = self.shared[j].taps(ch.sender, frame, run)
+                counted = [t * width for t, _ in taps]
+                level_visits = sum(lt for _, lt in taps) * width
+            else:
+                counted, level_visits = self.scatter(j, run)
             tally = raw[j]
             tally[0] += events
             tally[1] += sum(counted)
-            tally[2] += int(levels.sum())
+            tally[2] += level_visits
             per_piece = counted if per_piece is None else [a + b for a, b in zip(per_piece,
                                                                                  counted)]
         per_event = self.timing.cycles_per_event * len(ch.projections)
@@ -362,12 +419,31 @@ class Core(Port):
         self.busy += busy
         self.clock = clock
 
-    def integrate(self) -> None:
+    def scatter(self, j: int, run: list[Piece]) -> tuple[list[int], int]:
+        """Projection j's kernel over a run: synapse visits of each piece, and Σ z·visits."""
+        n = len(run)
+        if n >= len(self._bounds):
+            self._bounds = np.zeros(2 * n + 1, np.int64)
+            self._visits = np.zeros((2, 2 * n), np.int64)
+        bounds = self._bounds[:n + 1]
+        bounds[0] = run[0].start
+        for i, piece in enumerate(run):
+            bounds[i + 1] = piece.stop
+        visits, levels = self._visits[0, :n], self._visits[1, :n]
+        visits[:] = 0
+        levels[:] = 0
+        self.synapses[j].scatter(run[0].idx, run[0].val, bounds, visits, levels)
+        return visits.tolist(), int(levels.sum())
+
+    def integrate(self, frame: int) -> None:
         """Leak, then add each projection's accumulator (floor-shifted) to the potentials."""
         spec = self.layer.spec
         kernels.leak(self.v, spec.kind, self.layer.decay, spec.stateless, self.integer)
-        for s in self.synapses:
-            kernels.integrate(self.v, s.acc, s.shift)
+        for j, s in enumerate(self.synapses):
+            if s is None:
+                self.shared[j].take(self, frame)
+            else:
+                kernels.integrate(self.v, s.acc, s.shift)
 
     def fire(self, frame: int) -> None:
         """Bias, saturation, levels and reset for every neuron of the core."""

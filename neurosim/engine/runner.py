@@ -12,7 +12,7 @@ from ..compiler import CompiledNetwork, MappedNetwork, map_to_cores, stream_max_
 from ..counters import F, RunCounts, charge_projection, charge_timestep
 from ..errors import NeurosimError
 from ..reference import RunResult, check_inputs
-from .core import Core
+from .core import Core, SharedSynapses
 from .fifo import Channel
 from .source import InputPort
 
@@ -119,6 +119,20 @@ def _wire(env, net: MappedNetwork, cores: list[Core], port: InputPort, noc) -> N
                 sender.outputs.append(ch)
 
 
+def _shared_synapses(net: MappedNetwork, state: RunState) -> dict:
+    """For each layer split across cores: its conv and linear projections, accumulated once for
+    all its cores (core.SharedSynapses). Identity projections stay per core."""
+    shared = {}
+    for layer in net.layers:
+        k = len(net.cores_of(layer.name))
+        if k > 1:
+            shared[layer.name] = {j: SharedSynapses(p, layer, net.integer,
+                                                    state.max_level[p.source], k)
+                                  for j, p in enumerate(layer.projections)
+                                  if p.kind in ("conv", "linear")}
+    return shared
+
+
 def _slice(layer, c0: int, c1: int):
     """The part of ``layer`` one core holds: its channels, bias and weights."""
     projections = tuple(replace(p, weight=p.weight[c0:c1]) for p in layer.projections)
@@ -211,8 +225,9 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
     timing = profile.timing
     env = simpy.Environment()
     state = RunState(env, mapped, inputs, timesteps, record, progress, batch_size)
-    cores = [Core(env, spec, mapped.layer(spec.layer), mapped, timing, state)
-             for spec in mapped.cores]
+    shared = _shared_synapses(mapped, state)
+    cores = [Core(env, spec, mapped.layer(spec.layer), mapped, timing, state,
+                  shared.get(spec.layer)) for spec in mapped.cores]
     port = InputPort(env, state, timing)
     _wire(env, mapped, cores, port, profile.noc)
     watch = Stopwatch()
