@@ -596,7 +596,8 @@ class MappedNetwork(CompiledNetwork):
                 for c in self.cores_of(layer)]
 
 
-def _weight_words_per_channel(layer: Layer) -> int:
+def weight_words_per_channel(layer: Layer) -> int:
+    """Weight words one output channel of ``layer`` stores (a shared weight group once)."""
     seen, words = set(), 0
     for p in layer.projections:
         if p.kind == "identity" or p.weight_group in seen:
@@ -620,7 +621,7 @@ def _split(layer: Layer, limits) -> list[tuple[int, int]]:
     """Balanced ranges of output channels, each within the core limits."""
     c = layer.channels
     per_channel_neurons = layer.neurons // c
-    per_channel_weights = _weight_words_per_channel(layer)
+    per_channel_weights = weight_words_per_channel(layer)
     fit = c
     if limits.max_neurons is not None:
         if per_channel_neurons > limits.max_neurons:
@@ -677,7 +678,7 @@ def map_to_cores(net: CompiledNetwork, profile, input_max: int = 255) -> MappedN
                                f"{feeders[layer.name]} source cores of layer {layer.name!r} a "
                                "FIFO channel; raise fifo_depth", net.name, "fifo_depth")
         per_channel = layer.neurons // layer.channels
-        wpc = _weight_words_per_channel(layer)
+        wpc = weight_words_per_channel(layer)
         for c0, c1 in ranges[layer.name]:
             n = len(cores)
             neurons = (c1 - c0) * per_channel

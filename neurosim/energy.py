@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .compiler import CompiledNetwork, Layer
+from .compiler import CompiledNetwork, Layer, weight_words_per_channel
 from .counters import COUNT_FIELDS, F, RunCounts
 from .hardware.profile import Profile, levels_bits
 from .hardware.units import energy_text
@@ -78,16 +78,6 @@ class LayerPrices:
     fifo_pj: float
     levels: int  # N of the events the layer receives (the largest over its spike sources)
     sizes: dict = field(default_factory=dict)  # memory → entries per core
-
-
-def _weight_words_per_channel(layer: Layer) -> int:
-    seen, words = set(), 0
-    for p in layer.projections:
-        if p.kind == "identity" or p.weight_group in seen:
-            continue
-        seen.add(p.weight_group)
-        words += int(np.prod(p.weight.shape[1:]))
-    return words
 
 
 def _cores(net: CompiledNetwork, layer: Layer) -> list[tuple[float, int]]:
@@ -117,7 +107,7 @@ def layer_prices(net: CompiledNetwork, layer: Layer, profile: Profile) -> LayerP
     """Per-access energies of the layer's memories, averaged over its cores by channel share
     (every event reaches each core's channels in proportion)."""
     per_channel_neurons = layer.neurons // layer.channels
-    words = _weight_words_per_channel(layer)
+    words = weight_words_per_channel(layer)
     sizing = {"layer_weights": lambda ch: ch * words, "layer_neurons": lambda ch: ch *
               per_channel_neurons, "layer_channels": lambda ch: ch,
               "fifo_depth": lambda ch: profile.fifo_depth, "feature_map": lambda ch: ch *
