@@ -62,12 +62,18 @@ def test_reduced_networks_on_cifar_equal_reference(arch, levels, timesteps, cifa
     assert ref.counts.total("events_out") > 0 and ref.counts.total("synapse_visits") > 0
 
 
+@pytest.mark.parametrize("setting", [None, (1, 1), (8, 1), (1, 4), (4, 4)],
+                         ids=["trained", "N1T1", "N8T1", "N1T4", "N4T4"])
 @pytest.mark.parametrize("model", TRAINED)
-def test_shipped_trained_models_equal_reference(model):
+def test_shipped_trained_models_equal_reference(model, setting):
+    """Every shipped model at its training point, and with N and T overridden."""
     graph = load_model(MODELS / model)
+    if setting is not None:
+        graph = graph.with_levels(setting[0]).with_timesteps(setting[1])
     samples = np.load(MODELS / model / "samples.npz")
-    x = samples[[k for k in samples.files if k != "labels"][0]][:8]
+    x = samples[[k for k in samples.files if k != "labels"][0]][:8 if setting is None else 3]
     ref, ev = both(compile_graph(graph), x)
+    assert ref.counts.total("events_out") > 0
     assert ev.accuracy is None or 0 <= ev.accuracy <= 1
 
 
