@@ -694,6 +694,25 @@ def test_truncated_file(good_file):
         quiet_import(good_file, dialect="sinabs")
 
 
+@pytest.mark.parametrize("obj, match", [
+    ("node", r"good\.nir: node: its root group cannot be read \(corrupt HDF5\)"),
+    ("node/nodes/if", r"good\.nir: if: node 'if' cannot be read \(corrupt HDF5\)"),
+    ("node/nodes/conv2d/weight", r"good\.nir: conv2d: node 'conv2d' \(Conv2d\): cannot read "
+                                 r"its data"),
+])
+def test_corrupt_object_header(good_file, obj, match):
+    """A damaged HDF5 object header makes h5py raise KeyError or RuntimeError on a mere lookup
+    ("type" in group): still a ConversionError naming the file and the node, on one line."""
+    with h5py.File(good_file, "r") as f:
+        addr = h5py.h5o.get_info(f[obj].id).addr
+    data = bytearray(good_file.read_bytes())
+    data[addr + 16:addr + 32] = b"\xff" * 16
+    good_file.write_bytes(bytes(data))
+    with pytest.raises(ConversionError, match=match) as err:
+        quiet_import(good_file, dialect="sinabs")
+    assert "\n" not in str(err.value)
+
+
 def test_not_a_nir_file(tmp_path):
     with pytest.raises(ConversionError, match=r"missing\.nir: no such file"):
         import_nir(tmp_path / "missing.nir")
@@ -750,8 +769,10 @@ def test_sidecar_file_errors(tmp_path):
         load_sidecar(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodes: {a: [1, 2\n")
-    with pytest.raises(ConversionError, match=r"bad\.yaml: not valid YAML"):
+    with pytest.raises(ConversionError, match=r"bad\.yaml: not valid YAML: .* \(line 2, "
+                                              r"column 1\)") as err:
         load_sidecar(bad)
+    assert "\n" not in str(err.value)  # the CLI prints it as one line
 
 
 def sidecar_file(tmp_path, text):

@@ -87,6 +87,11 @@ class _Exporter:
 
     def run(self):
         nir = self.nir
+        for node in self.graph.nodes:  # NIR stores each node as an HDF5 group of that name
+            if "/" in node.name or node.name in ("", "."):
+                raise ConversionError(f"node name {node.name!r} cannot be a NIR (HDF5 group) "
+                                      "name: rename the node (no '/')", self.graph.name,
+                                      node.name)
         for node in self.graph.nodes:
             for src in node.inputs:
                 self.edges.append((self.out_of[src], node.name))

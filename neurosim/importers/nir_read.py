@@ -42,6 +42,18 @@ def require_nir():
     return nir
 
 
+# What h5py raises for a corrupt file: OSError or RuntimeError from reads, KeyError from an
+# object whose header is damaged ("Unable to synchronously open object"), ValueError.
+UNREADABLE = (OSError, RuntimeError, KeyError, ValueError)
+
+
+def _first_line(err: BaseException) -> str:
+    """An exception's message on one line (KeyError quotes its argument)."""
+    msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+    lines = str(msg).strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def _text(value) -> str:
     return value.decode("utf8") if isinstance(value, bytes) else str(value)
 
@@ -61,10 +73,16 @@ def read_nir(path):
         raise ConversionError(f"cannot be opened as HDF5 (truncated or not a NIR file?): {err}",
                               where) from None
     with handle as f:
-        if "node" not in f:
+        try:  # a corrupt file can fail on any lookup, with any of h5py's error types
+            has_node = "node" in f
+            version = _text(f["version"][()]) if "version" in f else "unknown"
+            top = f["node"] if has_node else None
+        except UNREADABLE as err:
+            raise ConversionError(f"its root group cannot be read (corrupt HDF5): "
+                                  f"{_first_line(err)}", where, "node") from None
+        if top is None:
             raise ConversionError("no 'node' group: not a NIR file", where, "node")
-        version = _text(f["version"][()]) if "version" in f else "unknown"
-        return _read_node(f["node"], where, ""), version
+        return _read_node(top, where, ""), version
 
 
 def _read_node(group, where: str, name: str):
@@ -74,13 +92,17 @@ def _read_node(group, where: str, name: str):
     label = f"node {name!r}" if name else "the top-level graph"
     if not isinstance(group, h5py.Group):
         raise ConversionError(f"{label} is a dataset, expected a node group", where, name or "node")
-    if "type" not in group:
+    try:  # the node's structure: lookups in a corrupt file raise KeyError, RuntimeError, ...
+        kind = _text(group["type"][()]) if "type" in group else None
+        missing = [d for d in REQUIRED.get(kind, ()) if d not in group]
+    except UNREADABLE as err:
+        raise ConversionError(f"{label} cannot be read (corrupt HDF5): {_first_line(err)}",
+                              where, name or "node") from None
+    if kind is None:
         raise ConversionError(f"{label} has no 'type' dataset", where, name or "node")
-    kind = _text(group["type"][()])
     if kind not in REQUIRED:
         raise ConversionError(f"{label} has unknown type {kind!r}; NIR 1.0.8 defines "
                               f"{sorted(REQUIRED)}", where, name or "node")
-    missing = [d for d in REQUIRED[kind] if d not in group]
     if missing:
         raise ConversionError(f"{label} ({kind}) lacks dataset(s) {missing}", where, name or "node")
     try:
@@ -89,18 +111,27 @@ def _read_node(group, where: str, name: str):
         return nir.serialization.read_node(group)
     except ConversionError:
         raise
-    except (OSError, RuntimeError) as err:  # h5py: unreadable (truncated) data
-        raise ConversionError(f"{label} ({kind}): cannot read its data: {err}", where,
-                              name or "node") from None
+    except (OSError, RuntimeError, KeyError) as err:  # h5py: unreadable (corrupt) data
+        raise ConversionError(f"{label} ({kind}): cannot read its data: {_first_line(err)}",
+                              where, name or "node") from None
     except Exception as err:  # nir's constructors assert on inconsistent shapes
-        msg = str(err) or type(err).__name__
+        msg = _first_line(err) or type(err).__name__
         raise ConversionError(f"{label} ({kind}): {msg}", where, name or "node") from None
 
 
 def _read_graph(group, where: str, name: str):
     nir = require_nir()
     prefix = f"{name}." if name else ""
-    nodes = {_text(k): _read_node(v, where, prefix + _text(k)) for k, v in group["nodes"].items()}
+    nodes = {}
+    children = group["nodes"]
+    for key in children.keys():
+        child = prefix + _text(key)
+        try:
+            sub = children[key]
+        except UNREADABLE as err:  # its object header is damaged
+            raise ConversionError(f"node {child!r} cannot be read (corrupt HDF5): "
+                                  f"{_first_line(err)}", where, child) from None
+        nodes[_text(key)] = _read_node(sub, where, child)
     raw = np.asarray(group["edges"][()])
     if raw.size == 0:
         edges = []

@@ -218,6 +218,13 @@ def parse_sidecar(data, where: str) -> SideCar:
     return SideCar(**kw)
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where (PyYAML's own text spans lines)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or " ".join(str(err).split())
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
+
+
 def load_sidecar(path) -> SideCar:
     """Read and validate a side-car file (yaml.safe_load only)."""
     path = Path(path)
@@ -227,7 +234,7 @@ def load_sidecar(path) -> SideCar:
         with open(path) as fh:
             data = yaml.safe_load(fh)
     except yaml.YAMLError as err:
-        raise ConversionError(f"not valid YAML: {err}", str(path)) from None
+        raise ConversionError(f"not valid YAML: {_yaml_problem(err)}", str(path)) from None
     return parse_sidecar(data, str(path))
 
 
