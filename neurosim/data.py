@@ -119,8 +119,8 @@ def _decode_jpegs(blob: np.ndarray, offsets: np.ndarray, where: str) -> np.ndarr
 
 def load_npz_images(path) -> Dataset:
     """An npz with ``images`` (uint8, NHWC or NCHW) and ``labels``, or ``jpeg`` + ``offsets``
-    + ``labels`` (the CIFAR-10 JPEG-Q75 copy), or event ``t, x, y, p`` arrays (see
-    load_events)."""
+    + ``labels`` (the CIFAR-10 JPEG-Q75 copy), or ``frames`` (N, T, C, H, W) integer counts
+    (``inputs`` is read the same way), or event ``t, x, y, p`` arrays (see load_events)."""
     path = Path(path)
     where = str(path)
     with _open_npz(path) as npz:
@@ -128,14 +128,18 @@ def load_npz_images(path) -> Dataset:
         if {"t", "x", "y", "p"} <= keys:
             raise InputError("holds an event stream; load it with load_events (neurosim "
                              "simulate --input FILE.npz --events)", where)
+        framed = "frames" if "frames" in keys else "inputs" if "inputs" in keys else None
+        if framed is not None:
+            return _frames(_read_key(npz, framed, where), _read_key(npz, "labels", where)
+                           if "labels" in keys else None, where, framed)
         if "images" in keys:
             images = _read_key(npz, "images", where)
         elif {"jpeg", "offsets"} <= keys:
             images = _decode_jpegs(_read_key(npz, "jpeg", where),
                                    _read_key(npz, "offsets", where), where)
         else:
-            raise InputError(f"expected arrays 'images' (or 'jpeg' and 'offsets') and "
-                             f"'labels'; found {sorted(keys)}", where)
+            raise InputError(f"expected arrays 'images' (or 'jpeg' and 'offsets', or 'frames') "
+                             f"and 'labels'; found {sorted(keys)}", where)
         labels = _read_key(npz, "labels", where) if "labels" in keys else \
             np.full(len(images), -1)
     images = _check_images(_to_nchw(np.asarray(images), where), where)
@@ -143,6 +147,24 @@ def load_npz_images(path) -> Dataset:
     if len(labels) != len(images):
         raise InputError(f"{len(labels)} labels for {len(images)} images", where, "labels")
     return Dataset(images, labels, where)
+
+
+def _frames(frames: np.ndarray, labels, where: str, key: str) -> Dataset:
+    """Pre-binned frames (N, T, C, H, W) of non-negative integer counts (event frames, or the
+    inputs stored beside the NIR fixtures): one frame per timestep, T must match the run's."""
+    frames = np.asarray(frames)
+    if frames.ndim != 5:
+        raise InputError(f"expected frames of shape (N, T, C, H, W), got {frames.shape}", where,
+                         key)
+    if not np.issubdtype(frames.dtype, np.integer):
+        raise InputError(f"expected integer counts, got {frames.dtype}", where, key)
+    if frames.size and frames.min() < 0:
+        raise InputError(f"counts must be >= 0, got minimum {frames.min()}", where, key)
+    labels = np.full(len(frames), -1) if labels is None else \
+        np.asarray(labels).astype(np.int64).reshape(-1)
+    if len(labels) != len(frames):
+        raise InputError(f"{len(labels)} labels for {len(frames)} samples", where, "labels")
+    return Dataset(frames, labels, where, frames=True)
 
 
 def load_cifar10_bin(path) -> Dataset:

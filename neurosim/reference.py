@@ -150,7 +150,8 @@ def check_inputs(net: CompiledNetwork, x: np.ndarray, timesteps: int) -> np.ndar
         pass
     elif x.ndim == len(shape) + 2 and x.shape[2:] == shape:
         if x.shape[1] != timesteps:
-            raise InputError(f"has {x.shape[1]} frames per sample but the run has T={timesteps}",
+            raise InputError(f"has {x.shape[1]} frames per sample but the run has T={timesteps} "
+                             f"(run with T={x.shape[1]}: neurosim simulate -T {x.shape[1]})",
                              "inputs", "shape")
     else:
         raise InputError(f"expected shape (B, {', '.join(map(str, shape))}) or (B, T, ...), got "

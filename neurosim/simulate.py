@@ -194,6 +194,8 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
                 "engine": engine, "timesteps": graph.timesteps, "levels_override": levels,
                 "add_mode": add_mode, "widths": vars(widths),
                 "hw": None if profile is None else profile.describe()}
+    if "import" in graph.meta:  # an imported model: its source, dialect and fallback notes
+        settings["import"] = graph.meta["import"]
     sim = Simulation(graph, net, result, settings, float_acc, profile)
     if "cores" in result.timing:
         import pandas as pd

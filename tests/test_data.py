@@ -105,6 +105,30 @@ def test_event_npz_with_several_recordings(tmp_path):
     assert d.inputs[1].sum() == 4
 
 
+def test_npz_of_binned_frames(tmp_path):
+    """Pre-binned frames (N, T, C, H, W) under 'frames', or 'inputs' as the NIR fixtures store
+    them; labels optional."""
+    frames = np.arange(2 * 3 * 2 * 2 * 2).reshape(2, 3, 2, 2, 2) % 4
+    np.savez(tmp_path / "f.npz", frames=frames.astype(np.uint8), labels=[3, 5])
+    d = load_inputs(tmp_path / "f.npz")
+    assert d.frames and np.array_equal(d.inputs, frames) and d.labels.tolist() == [3, 5]
+    np.savez(tmp_path / "i.npz", inputs=frames.astype(np.int16))
+    d = load_inputs(tmp_path / "i.npz")
+    assert d.frames and d.labels.tolist() == [-1, -1]
+
+
+@pytest.mark.parametrize("arrays,match", [
+    ({"frames": np.zeros((2, 3, 4, 4), np.uint8)}, r"shape \(N, T, C, H, W\)"),
+    ({"frames": np.zeros((2, 1, 1, 2, 2))}, "expected integer counts"),
+    ({"frames": -np.ones((2, 1, 1, 2, 2), np.int8)}, "counts must be >= 0"),
+    ({"frames": np.zeros((2, 1, 1, 2, 2), np.uint8), "labels": [1]}, "1 labels for 2 samples"),
+])
+def test_bad_frame_files(tmp_path, arrays, match):
+    np.savez(tmp_path / "f.npz", **arrays)
+    with pytest.raises(InputError, match=match):
+        load_inputs(tmp_path / "f.npz")
+
+
 @pytest.mark.parametrize("content,match", [
     (b"not a zip", "cannot be read as npz"),
 ])

@@ -855,3 +855,19 @@ def test_imported_fixture_simulates_and_writes_a_report(tmp_path):
     layers = pd.read_csv(tmp_path / "run" / "layers.csv")
     assert {"sn1", "sn2", "sn3", "flat.add"} <= set(layers["layer"])
     assert (layers.loc[layers["layer"] == "sn1", "events_out"] > 0).all()
+
+
+def test_cli_import_without_sidecar_then_simulate_reports_the_defaults(tmp_path):
+    """A new user's path: import without a side-car, simulate on the fixture's own frames; the
+    dialect defaults the importer fell back on are in the run's summary and report."""
+    model, run = tmp_path / "m", tmp_path / "run"
+    r = run_cli("import-nir", FIXTURES / "sinabs_convnet.nir", "-o", model)
+    assert r.returncode == 0 and "sinabs dialect defaults used" in r.stderr
+    r = run_cli("simulate", model, "--input", FIXTURES / "sinabs_convnet.npz", "-T", "4",
+                "--out", run, "--quiet", "--no-float")
+    assert r.returncode == 0, r.stderr
+    report = (run / "report.md").read_text()
+    assert "imported from" in report and "sinabs_convnet.nir" in report
+    assert "import note 1" in report and "sinabs dialect defaults used" in report
+    r = run_cli("simulate", model, "--input", FIXTURES / "sinabs_convnet.npz", "--quiet")
+    assert r.returncode == 2 and "neurosim simulate -T 4" in r.stderr

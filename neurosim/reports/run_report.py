@@ -36,6 +36,12 @@ def provenance(run: Run) -> dict:
         "accuracy (float model)": "n/a" if facc is None else f"{100 * facc:.2f}%",
         "versions": ", ".join(f"{k} {v}" for k, v in d["versions"].items()),
     }
+    imported = d.get("import")
+    if imported:  # what the importer assumed where the file and side-car were silent
+        out["imported from"] = ", ".join(f"{k} {imported[k]}" for k in ("format", "file",
+                                         "dialect", "sidecar") if imported.get(k))
+        for i, note in enumerate(imported.get("notes") or [], 1):
+            out[f"import note {i}"] = note
     return out
 
 

@@ -83,7 +83,7 @@ class Run:
                 "timesteps": s.get("timesteps"), "levels": s.get("levels"),
                 "engine": s.get("engine"), "add_mode": s.get("add_mode"),
                 "accuracy": s.get("accuracy"), "float_accuracy": s.get("float_accuracy"),
-                "versions": s.get("versions") or {}}
+                "versions": s.get("versions") or {}, "import": settings.get("import")}
 
 
 def layer_order(runs: list["Run"], include_adds: bool = True) -> list[str]:
