@@ -470,3 +470,15 @@ def test_report_of_a_real_profile_run(model_dir, tmp_path):
         run.energy.loc["Total", "SNN"])
     assert run.describe()["profile_sha256"]
     assert "sha256" in (out / "report.md").read_text()
+
+
+def test_regenerate_picks_the_model_nearest_each_configuration():
+    """Table 3's configurations run on the model trained there, else on one of the same kind
+    (binary for N = 1, single-step multi-level for T = 1) with overrides."""
+    from neurosim.reports.regenerate import Shipped, _pick
+    binary = Shipped(Path("m/vgg_t4"), "vgg16", 1, 4, {})
+    multi = Shipped(Path("m/vgg_n4"), "vgg16", 4, 1, {})
+    models = [binary, multi]
+    assert _pick(models, 4, 1) is multi and _pick(models, 1, 4) is binary
+    assert _pick(models, 8, 1) is multi and _pick(models, 1, 8) is binary
+    assert _pick([multi], 1, 8) is multi  # nothing of its kind: the first

@@ -305,7 +305,7 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
             runs, notes = {}, []
             for cfg in PAPER_CONFIGS:
                 t, n = paper.TABLE3_SETTINGS[cfg]
-                model = next((m for m in vggs if (m.levels, m.timesteps) == (n, t)), vggs[0])
+                model = _pick(vggs, n, t)
                 runs[cfg] = simulate_into(model, n, t, ctx, tmp / "runs" / f"T{t}_N{n}")
                 notes.append(trained_note(model, n, t))
             table3_report(runs, notes, tmp)
@@ -365,7 +365,14 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
 
 
 def _pick(models: list[Shipped], levels: int, timesteps: int) -> Shipped:
-    return next((m for m in models if (m.levels, m.timesteps) == (levels, timesteps)), models[0])
+    """The model trained at (N, T), else one of the same kind (binary for N = 1, multi-level
+    single-step for T = 1) to run with overrides, else the first."""
+    def kind(n, t):
+        return "binary" if n == 1 else "single-step" if t == 1 else "other"
+
+    return next((m for m in models if (m.levels, m.timesteps) == (levels, timesteps)),
+                next((m for m in models if kind(m.levels, m.timesteps) == kind(levels, timesteps)),
+                     models[0]))
 
 
 def _bar(total: int, enabled: bool):
