@@ -294,3 +294,31 @@ def test_bn_recalibration_is_the_plain_average_over_the_images(tiny):
     bn = net.layers["conv1.bn"]
     torch.testing.assert_close(bn.running_mean, conv.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
     assert bn.momentum == 0.1
+
+
+@pytest.mark.parametrize("better", ["running", "recomputed"])
+def test_bn_statistics_kept_are_the_better_on_held_out_training_images(tiny, monkeypatch,
+                                                                        better):
+    """The recomputed statistics replace the running ones only if they classify held-out
+    training images (disjoint from those recomputed over) at least as well."""
+    from neurosim.train import loop
+
+    data = _synthetic(90, 3)
+    state = train_epochs(make_state(tiny), _synthetic(64, 0), None, progress=False,
+                         log=lambda m: None)
+    net = state.net.eval()
+    before = net.layers["conv1.bn"].running_mean.clone()
+    calls = []
+
+    def fake_predict(net, held):  # right on the first call (running) or the second
+        calls.append(len(held))
+        right = (len(calls) == 1) == (better == "running")
+        return held.labels if right else held.labels + 1
+
+    monkeypatch.setattr(loop, "predict", fake_predict)
+    info = loop.choose_bn_statistics(net, data, 60, check=20, seed=1, log=lambda m: None)
+    assert calls == [20, 20] and info["kept"] == better and info["recomputed_images"] == 60
+    assert info["check_accuracy_" + better] == 1.0
+    after = net.layers["conv1.bn"].running_mean
+    assert torch.equal(after, before) == (better == "running")
+    assert loop.choose_bn_statistics(net, data, 0)["kept"] == "running"

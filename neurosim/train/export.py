@@ -68,7 +68,7 @@ def check(graph, state: TrainState, test: Dataset, agreement_samples: int = 500,
 def export(state: TrainState, out, test: Dataset, samples: int = 500,
            agreement_samples: int = 500, quantised_samples: int | None = None,
            hardware: str = "CPU, 2 cores", reduced_width: bool | None = None,
-           bn_recalibration: int = 0, log=print) -> Path:
+           batchnorm: dict | None = None, log=print) -> Path:
     """Write MODEL/manifest.yaml + weights.npz (float16) + samples.npz; returns the path."""
     cfg, out = state.config, Path(out)
     state.net.load_state_dict(rounded_state(state.net))
@@ -94,7 +94,7 @@ def export(state: TrainState, out, test: Dataset, samples: int = 500,
                      "augmentation": "random crop (zero padding) + horizontal flip",
                      "train_limit": cfg.train_limit,
                      "final_train_accuracy": round(float(last.get("train_accuracy", 0.0)), 6)},
-        "bn_recalibration_images": bn_recalibration,
+        "batchnorm_statistics": batchnorm or {"kept": "running", "recomputed_images": 0},
         "training_time_s": round(state.train_seconds, 1),
         "hardware": hardware,
         "trained_with": f"neurosim train (torch {torch.__version__}, python "

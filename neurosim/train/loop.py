@@ -181,6 +181,38 @@ def recalibrate_bn(net: GraphNet, data: Dataset, images: int, batch_size: int = 
     return len(pick)
 
 
+def choose_bn_statistics(net: GraphNet, data: Dataset, images: int, check: int = 5000,
+                         seed: int = 0, log=print) -> dict:
+    """Recompute BatchNorm statistics (recalibrate_bn) only where it helps: both the running
+    and the recomputed statistics classify ``check`` held-out training images (unaugmented,
+    disjoint from the ``images`` used to recompute), and the better one is kept.
+
+    Mid-schedule the running averages lag (recalibration helps a lot); at the end of a cosine
+    schedule they are accurate, and the unaugmented statistics can cost accuracy (measured
+    here: SEW-ResNet18 width 1/4, 81.3% → 79.2% on the test set). The choice uses training
+    images only, never the test set. Returns what was done, for the manifest."""
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns or images <= 0:
+        return {"kept": "running", "recomputed_images": 0}
+    order = np.random.default_rng(seed).permutation(len(data))
+    held = data.subset(np.sort(order[images:images + check]))
+    if len(held) == 0:  # nothing left to check on: recompute, as recalibrate_bn alone would
+        return {"kept": "recomputed", "recomputed_images": recalibrate_bn(net, data, images,
+                                                                          seed=seed)}
+    running = float(np.mean(predict(net, held) == held.labels))
+    saved = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
+    used = recalibrate_bn(net, data, images, seed=seed)
+    recomputed = float(np.mean(predict(net, held) == held.labels))
+    kept = "recomputed" if recomputed >= running else "running"
+    if kept == "running":
+        net.load_state_dict(saved, strict=False)
+    log(f"BatchNorm statistics: running {running:.4f}, recomputed over {used} images "
+        f"{recomputed:.4f} on {len(held)} held-out training images; kept {kept}")
+    return {"kept": kept, "recomputed_images": used, "check_images": len(held),
+            "check_accuracy_running": round(running, 6),
+            "check_accuracy_recomputed": round(recomputed, 6)}
+
+
 def _progress(total: int, desc: str):
     from tqdm import tqdm
 
