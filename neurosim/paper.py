@@ -624,7 +624,7 @@ def effective_energies_line(sim, fitted: Fit | None = None) -> str:
 # --- the whole report ----------------------------------------------------------------------------
 
 def report_text(profile: Profile, code_profile: Profile | None = None, models_dir=None,
-                samples: int = 100, engine: str = "reference", inputs=None,
+                samples: int = 500, engine: str = "reference", inputs=None,
                 command: str = "neurosim paper-tables") -> str:
     rep = reproduce(profile, "global_pool")
     flatten = reproduce(profile, "flatten")

@@ -98,8 +98,9 @@ def paper_tables_arguments(p: argparse.ArgumentParser) -> None:
                    help="directory of trained models: every VGG16 there is simulated")
     p.add_argument("--input", help="inputs for the trained models (default: each model's "
                                    "samples.npz)")
-    p.add_argument("--samples", type=int, default=100,
-                   help="CIFAR-10 test images per trained model (stratified)")
+    p.add_argument("--samples", type=int, default=500,
+                   help="CIFAR-10 test images per trained model (stratified; 500: all of a "
+                        "shipped samples.npz)")
     p.add_argument("--engine", choices=("reference", "event"), default="reference")
 
 
@@ -111,7 +112,7 @@ def paper_tables_main(args) -> int:
     command = "neurosim paper-tables" + "".join(
         f" {flag} {value}" for flag, value, default in (
             ("--hw", args.hw, str(DEFAULT_DIR / "paper_45nm.yaml")),
-            ("--models", args.models, "models"), ("--samples", args.samples, 100),
+            ("--models", args.models, "models"), ("--samples", args.samples, 500),
             ("--engine", args.engine, "reference")) if str(value) != str(default))
     text = paper.report_text(profile, code, args.models, args.samples, args.engine,
                              args.input, command)
