@@ -3,6 +3,7 @@ float32 forward pass of the same network, in the same process.
 
     python benchmarks/bench_engine.py                      # VGG16, N=4, T=1, 32 images
     python benchmarks/bench_engine.py --arch sew --samples 16 --timesteps 4
+    python benchmarks/bench_engine.py --model models/vgg16_cifar10_n4t1_w025   # trained weights
 
 Reports per image: engine wall time, dense numpy/BLAS and torch forward times and the ratios,
 synapse visits per second of the engine (all of it) and of its scatter kernels alone, the share
@@ -32,6 +33,7 @@ from neurosim.compiler import compile_graph, map_to_cores  # noqa: E402
 from neurosim.data import load_npz_images, stratified_indices  # noqa: E402
 from neurosim.engine import core  # noqa: E402
 from neurosim.model.builders import resnet18, vgg16  # noqa: E402
+from neurosim.model.io import load_model  # noqa: E402
 
 CIFAR = HERE.parent.parent / "shared" / "data" / "cifar10" / "cifar10_test_q75.npz"
 
@@ -72,6 +74,8 @@ def main(argv=None):
     p.add_argument("--levels", type=int, default=4)
     p.add_argument("--timesteps", type=int, default=1)
     p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--model", help="a model directory (trained weights) instead of --arch's "
+                                   "random He-normal ones; its own N and T")
     p.add_argument("--samples", type=int, default=32)
     p.add_argument("--repeat", type=int, default=3, help="dense runs: best of this many")
     p.add_argument("--hw", help="hardware profile YAML (core limits split layers; default: one "
@@ -83,8 +87,13 @@ def main(argv=None):
     load_before = os.getloadavg()
     data = load_npz_images(CIFAR)
     data = data.subset(stratified_indices(data.labels, args.samples, seed=0))
-    build = vgg16 if args.arch == "vgg16" else (lambda **kw: resnet18(args.arch, **kw))
-    graph = build(levels=args.levels, timesteps=args.timesteps, width=args.width)
+    if args.model:
+        graph = load_model(args.model)
+        args.levels = max(nrn.spec.levels for nrn in graph.neurons() if not nrn.spec.barrier)
+        args.timesteps, args.width = graph.timesteps, None
+    else:
+        build = vgg16 if args.arch == "vgg16" else (lambda **kw: resnet18(args.arch, **kw))
+        graph = build(levels=args.levels, timesteps=args.timesteps, width=args.width)
     profile = None
     if args.hw:
         from neurosim.hardware import load_profile
@@ -120,7 +129,7 @@ def main(argv=None):
         "network": net.name, "profile": profile.name if profile else "default",
         "cores": len(getattr(net, "cores", net.layers)), "samples": n, "levels": args.levels, "timesteps": args.timesteps,
         "width": args.width, "inputs": "CIFAR-10 test (JPEG-Q75 copy), stratified",
-        "accuracy_random_weights": result.accuracy,
+        "weights": args.model or "random He-normal", "accuracy": result.accuracy,
         "synapse_visits_per_image": visits / n,
         "events_per_image": result.counts.total("events_out") / n,
         "dense_macs_per_image": dense_macs(fnet),
@@ -142,7 +151,7 @@ def main(argv=None):
     out = Path(args.out) if args.out else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        name = f"engine_{net.name}_{args.samples}img.json"
+        name = f"engine_{Path(args.model).name if args.model else net.name}_{args.samples}img.json"
         (out / name).write_text(json.dumps(report, indent=2) + "\n")
     for key, value in report.items():
         print(f"{key:32s} {value:.4g}" if isinstance(value, float) else f"{key:32s} {value}")
