@@ -353,8 +353,6 @@ def _relabel(counts, net):
                          ids=lambda p: p.name)
 def test_simulate_prints_the_energy_table_with_each_profile(path, tmp_path, capsys):
     model = REPO / "models" / "fmnist_small_n4t1"
-    if not model.is_dir():
-        pytest.skip("no shipped model")
     out = tmp_path / "run"
     assert main(["simulate", str(model), "--hw", str(path), "--engine", "reference",
                  "--samples", "3", "--no-float", "--out", str(out)]) == 0

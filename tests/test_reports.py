@@ -451,13 +451,7 @@ def test_report_of_a_real_profile_run(model_dir, tmp_path):
     the per-layer energy adds up to its SNN total."""
     from conftest import REPO
     profiles = sorted((REPO / "hw_configs").glob("*.yaml"))
-    try:
-        import neurosim.energy  # noqa: F401
-        from neurosim.hardware import load_profile  # noqa: F401
-    except ImportError as err:
-        pytest.skip(f"the energy model is not available: {err}")
-    if not profiles:
-        pytest.skip("no hardware profile in hw_configs/")
+    assert profiles, "no hardware profile in hw_configs/"
     out = tmp_path / "run"
     assert main(["simulate", str(model_dir), "--hw", str(profiles[0]), "--engine", "reference",
                  "--samples", "4", "--out", str(out), "--quiet", "--no-float"]) == 0
