@@ -170,6 +170,26 @@ def test_training_learns_and_resume_is_exact(tiny, tmp_path):
         assert torch.equal(v, resumed.net.state_dict()[k]), k
 
 
+def test_gradient_clipping_bounds_the_first_update(tiny, monkeypatch):
+    """With grad_clip = c, the norm of what reaches the optimizer is at most c (and unchanged
+    without clipping): the first step then moves the weights by at most lr · c."""
+    train = _synthetic(32, 0)
+    norms = {}
+    for clip in (None, 1e-3):
+        cfg = TrainConfig.from_dict(dict(tiny.to_dict(), epochs=1, grad_clip=clip))
+        state = make_state(cfg)
+        step = state.optimizer.step
+
+        def recording_step(*a, clip=clip, net=state.net, **k):
+            grads = [p.grad.norm() for p in net.parameters() if p.grad is not None]
+            norms.setdefault(clip, float(torch.linalg.vector_norm(torch.stack(grads))))
+            return step(*a, **k)
+        monkeypatch.setattr(state.optimizer, "step", recording_step)
+        train_epochs(state, train, None, progress=False, log=lambda m: None)
+    assert norms[None] > 1e-3
+    assert norms[1e-3] == pytest.approx(1e-3, rel=1e-4)
+
+
 def test_resume_refuses_another_network(tiny, tmp_path):
     state = make_state(tiny)
     save_checkpoint(state, tmp_path / "c.pt")
@@ -234,7 +254,8 @@ def test_cli_trains_resumes_and_exports(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "after epoch 1" in r.stdout and "epoch 2:" in r.stdout and "epoch 1:" not in r.stdout
-    assert read_manifest(tmp_path / "model")["provenance"]["epochs"] == 2
+    provenance = read_manifest(tmp_path / "model")["provenance"]
+    assert provenance["epochs"] == 2 and provenance["training"]["grad_clip"] == 5.0
     r = subprocess.run(cli + list(map(str, common + ["--levels", "2", "--resume", ckpt])),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "levels=4, not 2" in r.stderr

@@ -49,6 +49,8 @@ class TrainConfig:
     weight_decay: float = 5e-4
     alpha: float = 5.0
     seed: int = 0
+    # gradient-norm clipping; None (no clipping) is what checkpoints written before it meant
+    grad_clip: float | None = None
     train_limit: int | None = None  # train on the first k of a seeded permutation (tests)
 
     def __post_init__(self):
@@ -247,6 +249,8 @@ def train_epochs(state: TrainState, train: Dataset, test: Dataset | None,
             loss = F.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             opt.step()
             if not torch.isfinite(loss):
                 raise InputError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {i}; "
