@@ -119,3 +119,20 @@ def test_compare_cli(pair, tmp_path, capsys):
 def test_same_network_twice_gets_distinct_labels(pair):
     a, b = runs_of(pair[0], pair[0])
     assert a.label != b.label
+
+
+def test_runs_inside_the_comparison_are_named_relative_to_it(pair, tmp_path):
+    """regenerate builds a comparison in a temporary directory and renames it: the run paths it
+    prints must not name that temporary directory."""
+    out = tmp_path / ".cmp.tmp"
+    for p in pair:
+        shutil.copytree(p, out / "runs" / p.name)
+    inside = runs_of(*(out / "runs" / p.name for p in pair))
+    compare.build(inside, out)
+    md = (out / "comparison.md").read_text()
+    assert f"**{inside[0].label}**: runs/{pair[0].name};" in md
+    assert ".cmp.tmp" not in md
+    outside = runs_of(*pair)
+    compare.build(outside, tmp_path / "cmp2")
+    md = (tmp_path / "cmp2" / "comparison.md").read_text()
+    assert f"**{outside[0].label}**: {pair[0]};" in md

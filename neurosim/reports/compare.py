@@ -196,11 +196,20 @@ def build(runs: list[Run], out: Path) -> list[Path]:
     return written + [out / "comparison.md", out / "comparison.html"]
 
 
+def _where(path: Path, out: Path) -> Path:
+    """A run's directory as the comparison should name it: relative to the comparison when it
+    lies inside (so it stays right when the comparison directory is moved), else as given."""
+    try:
+        return Path(path).resolve().relative_to(Path(out).resolve())
+    except ValueError:
+        return Path(path)
+
+
 def markdown(runs: list[Run], tables: list[Table], figs, out: Path) -> str:
     lines = ["# neurosim comparison: " + " vs ".join(r.label for r in runs), ""]
     for run in runs:
         p = provenance(run)
-        lines += [f"- **{run.label}**: {run.path}; " + "; ".join(
+        lines += [f"- **{run.label}**: {_where(run.path, out)}; " + "; ".join(
             f"{k} {p[k]}" for k in ("model", "hardware profile", "samples", "seed",
                                     "timesteps T", "levels N", "accuracy (fixed point)"))]
     lines.append("")
