@@ -58,9 +58,13 @@ def simulate_main(args) -> int:
     data = prepare_inputs(Path(args.model), args.input, args.samples, t, args.seed)
     from .reports.simulation import attach_run_files, should_record
     record = bool(args.out) and should_record(graph, len(data), t)
+    hw = None
+    if args.hw:  # validated before the progress bar starts: a bad profile fails at once
+        from .hardware import load_profile
+        hw = load_profile(args.hw)
     update, close = _progress(len(data), f"simulate ({engine})", not args.quiet)
     try:
-        sim = simulate(args.model, hw=args.hw, inputs=data, timesteps=args.timesteps,
+        sim = simulate(args.model, hw=hw, inputs=data, timesteps=args.timesteps,
                        levels=args.levels, engine=engine, add_mode=args.add_mode, seed=args.seed,
                        float_reference=not args.no_float, record=record, progress=update)
     finally:
