@@ -623,8 +623,11 @@ def effective_energies_line(sim, fitted: Fit | None = None) -> str:
 
 # --- the whole report ----------------------------------------------------------------------------
 
+TRAINED_SAMPLES = 500  # test images per trained VGG16: all of a shipped samples.npz
+
+
 def report_text(profile: Profile, code_profile: Profile | None = None, models_dir=None,
-                samples: int = 500, engine: str = "reference", inputs=None,
+                samples: int = TRAINED_SAMPLES, engine: str = "reference", inputs=None,
                 command: str = "neurosim paper-tables") -> str:
     rep = reproduce(profile, "global_pool")
     flatten = reproduce(profile, "flatten")

@@ -88,6 +88,8 @@ def profiles_main(args) -> int:
 # --- paper-tables ------------------------------------------------------------------------------
 
 def paper_tables_arguments(p: argparse.ArgumentParser) -> None:
+    from .. import paper
+
     p.add_argument("--hw", default=str(DEFAULT_DIR / "paper_45nm.yaml"),
                    help="the paper's profile (default hw_configs/paper_45nm.yaml)")
     p.add_argument("--code-hw", default=str(DEFAULT_DIR / "leat_code_45nm.yaml"),
@@ -98,7 +100,7 @@ def paper_tables_arguments(p: argparse.ArgumentParser) -> None:
                    help="directory of trained models: every VGG16 there is simulated")
     p.add_argument("--input", help="inputs for the trained models (default: each model's "
                                    "samples.npz)")
-    p.add_argument("--samples", type=int, default=500,
+    p.add_argument("--samples", type=int, default=paper.TRAINED_SAMPLES,
                    help="CIFAR-10 test images per trained model (stratified; 500: all of a "
                         "shipped samples.npz)")
     p.add_argument("--engine", choices=("reference", "event"), default="reference")
@@ -112,7 +114,7 @@ def paper_tables_main(args) -> int:
     command = "neurosim paper-tables" + "".join(
         f" {flag} {value}" for flag, value, default in (
             ("--hw", args.hw, str(DEFAULT_DIR / "paper_45nm.yaml")),
-            ("--models", args.models, "models"), ("--samples", args.samples, 500),
+            ("--models", args.models, "models"), ("--samples", args.samples, paper.TRAINED_SAMPLES),
             ("--engine", args.engine, "reference")) if str(value) != str(default))
     text = paper.report_text(profile, code, args.models, args.samples, args.engine,
                              args.input, command)
