@@ -343,3 +343,21 @@ def test_bn_statistics_kept_are_the_better_on_held_out_training_images(tiny, mon
     after = net.layers["conv1.bn"].running_mean
     assert torch.equal(after, before) == (better == "running")
     assert loop.choose_bn_statistics(net, data, 0)["kept"] == "running"
+
+
+def test_init_starts_from_the_parent_weights_at_another_n(tiny, tmp_path):
+    """--init: a fine-tuning run at N=1 starts with the N=4 parent's parameters (BN statistics
+    too); a parent of another width is refused, naming the field."""
+    from neurosim.importers.torch_state import state_dict_from_graph
+    from neurosim.model.io import save_model
+
+    parent = tiny.graph(name="parent")
+    save_model(parent, tmp_path / "parent")
+    child = make_state(TrainConfig.from_dict(dict(tiny.to_dict(), levels=1,
+                                                  init=str(tmp_path / "parent"))))
+    own = child.net.state_dict()
+    for key, value in state_dict_from_graph(parent).items():
+        assert torch.equal(own[key], torch.from_numpy(value)), key
+    wider = TrainConfig.from_dict(dict(tiny.to_dict(), width=1.0, init=str(tmp_path / "parent")))
+    with pytest.raises(InputError, match="width=0.5, this run has 1.0"):
+        make_state(wider)

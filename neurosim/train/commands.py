@@ -36,6 +36,9 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                    help="clip the gradient norm (0: off). At initialisation VGG16's gradient "
                         "norm is about 50: unclipped, the first SGD steps can silence every "
                         "neuron for good (N=8 does not recover); later norms stay near 1")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="fine-tune: start from this model directory's weights (same "
+                        "architecture, width and dataset; N and T may differ)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="model directory to export to")
     p.add_argument("--checkpoint", default=None,
@@ -82,7 +85,7 @@ def _config(args):
                        weight_decay=args.weight_decay if args.weight_decay is not None
                        else (5e-4 if sgd else 0.05),
                        alpha=args.alpha, seed=args.seed, train_limit=args.train_limit,
-                       grad_clip=args.clip_grad or None)
+                       grad_clip=args.clip_grad or None, init=args.init)
 
 
 def train_main(args) -> int:

@@ -65,6 +65,19 @@ def check(graph, state: TrainState, test: Dataset, agreement_samples: int = 500,
     return result
 
 
+def _parent(init) -> dict | None:
+    """What a fine-tuned model started from: the parent's name, N, T, epochs and training time."""
+    if not init:
+        return None
+    from ..model.io import load_model
+
+    meta = load_model(init).meta or {}
+    return {"model": Path(init).name, "levels": meta.get("levels"),
+            "timesteps": meta.get("timesteps"), "epochs": meta.get("epochs"),
+            "training_time_s": meta.get("training_time_s"),
+            "accuracy": (meta.get("accuracy") or {}).get("float")}
+
+
 def export(state: TrainState, out, test: Dataset, samples: int = 500,
            agreement_samples: int = 500, quantised_samples: int | None = None,
            hardware: str = "CPU, 2 cores", reduced_width: bool | None = None,
@@ -96,6 +109,7 @@ def export(state: TrainState, out, test: Dataset, samples: int = 500,
                      "augmentation": "random crop (zero padding) + horizontal flip",
                      "train_limit": cfg.train_limit,
                      "final_train_accuracy": round(float(last.get("train_accuracy", 0.0)), 6)},
+        "fine_tuned_from": _parent(cfg.init),
         "batchnorm_statistics": batchnorm or {"kept": "running", "recomputed_images": 0},
         "training_time_s": round(state.train_seconds, 1),
         "hardware": hardware,

@@ -52,6 +52,8 @@ class TrainConfig:
     # gradient-norm clipping; None (no clipping) is what checkpoints written before it meant
     grad_clip: float | None = None
     train_limit: int | None = None  # train on the first k of a seeded permutation (tests)
+    # fine-tuning: the model directory whose weights the network starts from (None: He init)
+    init: str | None = None
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -88,12 +90,40 @@ class TrainState:
 def make_state(config: TrainConfig) -> TrainState:
     torch.manual_seed(config.seed)
     net = GraphNet(config.graph(), alpha=config.alpha)
+    if config.init:
+        load_initial_weights(net, config)
     if config.optimizer == "sgd":
         opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
                               weight_decay=config.weight_decay, nesterov=True)
     else:
         opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     return TrainState(config, net, opt, history=[])
+
+
+def load_initial_weights(net: GraphNet, config: TrainConfig) -> None:
+    """Start from the weights of the model directory ``config.init`` (fine-tuning at another N
+    or T): its architecture, width and dataset must be this run's; N and T may differ, since
+    neurons hold no parameters. BatchNorm running statistics come along too."""
+    from ..importers.torch_state import state_dict_from_graph
+    from ..model.io import load_model
+
+    parent = load_model(config.init)
+    meta = parent.meta or {}
+    wanted = {"architecture": config.arch, "width": config.width}
+    for key, value in wanted.items():
+        if key in meta and meta[key] != value:
+            raise InputError(f"the model was trained with {key}={meta[key]!r}, this run has "
+                             f"{value!r}: --init needs the same network", config.init, key)
+    state = {k: torch.from_numpy(v) for k, v in state_dict_from_graph(parent).items()}
+    own = {k: v.shape for k, v in net.state_dict().items()
+           if not k.endswith("num_batches_tracked")}
+    if set(own) != set(state) or any(tuple(own[k]) != tuple(state[k].shape) for k in own):
+        missing = sorted(set(own) ^ set(state)) or [k for k in own
+                                                     if tuple(own[k]) != tuple(state[k].shape)]
+        raise InputError(f"its parameters do not fit this network (first difference: "
+                         f"{missing[0]}): --init needs the same architecture, width and "
+                         "dataset", config.init, "weights")
+    net.load_state_dict(state, strict=False)
 
 
 def cosine_lr(base: float, step: int, total: int) -> float:
