@@ -3,8 +3,8 @@
     profile = load_profile("hw_configs/paper_45nm.yaml")
 
 Every error names the file and the field path (``hw.yaml: memories.weights.bits: expected an
-integer in [1, 64], got 80``). The YAML is read with ``yaml.safe_load``; duplicate keys (which
-safe_load would silently overwrite) are rejected first, from the composed node tree.
+integer in [1, 64], got 80``). The YAML is read with ``neurosim.safe_yaml`` (safe tags only, alias
+bombs and duplicate keys refused).
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import yaml
-
 from ..compiler import Widths
+from .. import safe_yaml
 from ..errors import CompileError, ProfileError
 from . import schema
 from .profile import (MEMORIES, MEMORY_SIZES, CoreLimits, EnergyModel, Memory, NoC, Operations,
@@ -171,43 +170,11 @@ class _Reader:
             output_writes=data.get("output_writes", defaults.output_writes))
 
 
-def _duplicate_keys(node, path=()) -> tuple[str, int] | None:
-    """(field path, line) of the first key that appears twice in one mapping, if any."""
-    if isinstance(node, yaml.MappingNode):
-        seen = set()
-        for key, value in node.value:
-            name = key.value
-            if name in seen:
-                return ".".join(path + (str(name),)), key.start_mark.line + 1
-            seen.add(name)
-            found = _duplicate_keys(value, path + (str(name),))
-            if found:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            found = _duplicate_keys(item, path + (str(i),))
-            if found:
-                return found
-    return None
-
-
 def read_yaml(path: Path) -> dict:
-    where = path.name
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ProfileError(f"cannot read the profile: {err}", str(path)) from None
-    try:
-        duplicate = _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ProfileError(f"not valid YAML: {' '.join(str(err).split())}", where) from None
-    if duplicate:
-        raise ProfileError(f"key given twice (line {duplicate[1]}); remove one", where,
-                           duplicate[0])
+    data = safe_yaml.load_file(path, ProfileError, where=path.name)
     if not isinstance(data, dict):
         raise ProfileError(f"expected a mapping of profile settings, got "
-                           f"{type(data).__name__}", where)
+                           f"{type(data).__name__}", path.name)
     return data
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .. import safe_yaml
 from ..errors import ConversionError, ModelError
 from ..model.neurons import RESET_MODES, NeuronSpec
 from .dialects import DIALECTS
@@ -218,24 +219,12 @@ def parse_sidecar(data, where: str) -> SideCar:
     return SideCar(**kw)
 
 
-def _yaml_problem(err: yaml.YAMLError) -> str:
-    """A YAML error on one line: what is wrong and where (PyYAML's own text spans lines)."""
-    mark = getattr(err, "problem_mark", None)
-    problem = getattr(err, "problem", None) or " ".join(str(err).split())
-    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
-
-
 def load_sidecar(path) -> SideCar:
-    """Read and validate a side-car file (yaml.safe_load only)."""
+    """Read and validate a side-car file (neurosim.safe_yaml: safe tags, bounded size)."""
     path = Path(path)
     if not path.is_file():
         raise ConversionError("side-car file not found", str(path))
-    try:
-        with open(path) as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as err:
-        raise ConversionError(f"not valid YAML: {_yaml_problem(err)}", str(path)) from None
-    return parse_sidecar(data, str(path))
+    return parse_sidecar(safe_yaml.load_file(path, ConversionError), str(path))
 
 
 def write_sidecar(data: dict, path) -> Path:
