@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .. import limits, safe_yaml
 from ..errors import ModelError
 from .graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d,
                     Neuron, Node, NODE_TYPES)
@@ -33,6 +34,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.yaml"
 WEIGHTS = "weights.npz"
 STORAGE_DTYPES = {"float32": np.float32, "float16": np.float16}
+MAX_NAME = 200  # characters of a model or node name
 
 
 def _attributes(node: Node) -> dict:
@@ -161,11 +163,7 @@ def read_manifest(path) -> dict:
                          str(path))
     if not (path / MANIFEST).is_file():
         raise ModelError("missing", where)
-    try:
-        with open(path / MANIFEST) as fh:
-            manifest = yaml.safe_load(fh)
-    except yaml.YAMLError as err:
-        raise ModelError(f"not valid YAML: {err}", where) from None
+    manifest = safe_yaml.load_file(path / MANIFEST, ModelError, where)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelError(f"not a neurosim model manifest (format must be {FORMAT!r})", where,
                          "format")
@@ -180,10 +178,51 @@ def read_manifest(path) -> dict:
             raise ModelError("required key is missing", where, key)
     if not isinstance(manifest["graph"], list):
         raise ModelError("expected a list of nodes", where, "graph")
+    for key in ("name", "output"):
+        value = manifest[key]
+        if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME:
+            raise ModelError(f"expected a name of 1 to {MAX_NAME} characters, got "
+                             f"{_short(value)}", where, key)
+    if not isinstance(manifest.get("provenance") or {}, dict):
+        raise ModelError(f"expected a mapping, got {type(manifest['provenance']).__name__}",
+                         where, "provenance")
     return manifest
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}... ({type(value).__name__})"
+
+
+def _listed_arrays(entry, where: str, index: int) -> dict[str, dict]:
+    """The ``arrays`` of a manifest node: {field: {"shape": [...], "dtype": ...}}, checked."""
+    listed = entry.get("arrays") if isinstance(entry, dict) else None
+    field = f"graph[{index}].arrays"
+    if listed is None:
+        return {}
+    if not isinstance(listed, dict):
+        raise ModelError(f"expected a mapping of array names to shape and dtype, got "
+                         f"{type(listed).__name__}", where, field)
+    for key, info in listed.items():
+        if not isinstance(info, dict):
+            raise ModelError(f"expected a mapping with shape and dtype, got "
+                             f"{type(info).__name__}", where, f"{field}.{key}")
+        shape = info.get("shape")
+        if not isinstance(shape, list) or not all(
+                isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
+            raise ModelError(f"expected a list of non-negative integers, got {shape!r}", where,
+                             f"{field}.{key}.shape")
+        dtype = info.get("dtype", "float32")
+        if dtype not in STORAGE_DTYPES:
+            raise ModelError(f"expected one of {list(STORAGE_DTYPES)}, got {dtype!r}", where,
+                             f"{field}.{key}.dtype")
+    return listed
+
+
 def _read_arrays(path: Path, manifest: dict) -> dict[str, np.ndarray]:
+    """The arrays of weights.npz, each checked against the manifest's shape and dtype from its
+    header before it is decompressed (a file cannot make neurosim allocate what the manifest
+    does not declare)."""
     where = str(path / WEIGHTS)
     if not (path / WEIGHTS).is_file():
         raise ModelError("missing", where)
@@ -191,6 +230,21 @@ def _read_arrays(path: Path, manifest: dict) -> dict[str, np.ndarray]:
     if expected is not None and _sha256(path / WEIGHTS) != expected:
         raise ModelError("checksum does not match the manifest's weights_sha256 (the file was "
                          "modified or truncated)", where)
+    declared = {f"{entry.get('name')}/{key}": (info, index)
+                for index, entry in enumerate(manifest["graph"])
+                for key, info in _listed_arrays(entry, str(path / MANIFEST), index).items()}
+    headers = limits.check_npz(path / WEIGHTS, where, ModelError)
+    for name, (shape, dtype) in headers.items():
+        if name not in declared:
+            continue  # load_model names arrays the manifest does not list
+        info, index = declared[name]
+        field = f"graph[{index}].arrays.{name.rsplit('/', 1)[1]}"
+        if list(shape) != info["shape"]:
+            raise ModelError(f"array {name!r} has shape {list(shape)}, manifest says "
+                             f"{info['shape']}", str(path / MANIFEST), field)
+        if dtype != np.dtype(STORAGE_DTYPES[info.get("dtype", "float32")]):
+            raise ModelError(f"array {name!r} is stored as {dtype}, manifest says "
+                             f"{info.get('dtype', 'float32')}", str(path / MANIFEST), field)
     try:
         with np.load(path / WEIGHTS, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
@@ -202,19 +256,19 @@ def load_model(path) -> Graph:
     """Load a model directory written by ``save_model`` (or by ``neurosim train``)."""
     path = Path(path)
     manifest = read_manifest(path)
-    stored = _read_arrays(path, manifest)
     where = str(path / MANIFEST)
+    limits.check_declared_arrays(manifest, where)
+    stored = _read_arrays(path, manifest)
     nodes, used = [], set()
     for index, entry in enumerate(manifest["graph"]):
-        listed = (entry.get("arrays") or {}) if isinstance(entry, dict) else {}
         arrays = {}
-        for key, info in listed.items():
+        for key, info in _listed_arrays(entry, where, index).items():
             name = f"{entry.get('name')}/{key}"
             if name not in stored:
                 raise ModelError(f"array {name!r} listed in the manifest is missing from "
                                  f"{WEIGHTS}", where, f"graph[{index}].arrays.{key}")
             arr = stored[name]
-            if list(arr.shape) != list(info.get("shape", [])):
+            if list(arr.shape) != info["shape"]:
                 raise ModelError(f"array {name!r} has shape {list(arr.shape)}, manifest says "
                                  f"{info.get('shape')}", where, f"graph[{index}].arrays.{key}")
             arrays[key] = arr.astype(np.float32)
