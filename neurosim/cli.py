@@ -37,8 +37,15 @@ def _load(name: str):
         return None, err
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad argument reported on one line (not under a usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="neurosim", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, _, help_text) in COMMANDS.items():

@@ -12,11 +12,13 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import limits
 from .errors import InputError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -87,6 +89,8 @@ def _check_images(images: np.ndarray, where: str) -> np.ndarray:
 
 
 def _open_npz(path: Path):
+    """np.load of an npz whose arrays' headers were checked against the memory limit first."""
+    limits.check_npz(path, str(path))
     try:
         return np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
@@ -170,6 +174,7 @@ def _frames(frames: np.ndarray, labels, where: str, key: str) -> Dataset:
 def load_cifar10_bin(path) -> Dataset:
     """A CIFAR-10 binary batch (``data_batch_1.bin``): records of 1 label byte + 3072 pixels."""
     path = Path(path)
+    limits.check(2 * path.stat().st_size, "reading this CIFAR-10 batch", str(path))
     raw = np.fromfile(path, np.uint8)
     if raw.size == 0 or raw.size % 3073:
         raise InputError(f"size {raw.size} bytes is not a multiple of 3073 (1 label + 32·32·3 "
@@ -185,16 +190,18 @@ def load_cifar10_bin(path) -> Dataset:
 def _read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as fh:
-            data = fh.read()
-    except (OSError, EOFError) as err:
+        with opener(path, "rb") as fh:  # bounded: a small .gz can unpack to any size
+            data = fh.read(limits.memory_limit() // 2 + 1)
+            if len(data) > limits.memory_limit() // 2:
+                limits.check(2 * len(data), "reading this idx file", str(path))
+    except (OSError, EOFError, zlib.error) as err:
         raise InputError(f"cannot be read: {err}", str(path)) from None
     if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08:
         raise InputError("not an idx file of unsigned bytes (bad magic number)", str(path))
     ndim = data[3]
     dims = np.frombuffer(data[4:4 + 4 * ndim], ">u4").astype(np.int64)
     body = np.frombuffer(data[4 + 4 * ndim:], np.uint8)
-    if len(dims) != ndim or body.size != int(np.prod(dims)):
+    if len(dims) != ndim or body.size != limits.elements(dims):
         raise InputError(f"header says {tuple(dims)} values, file holds {body.size}: truncated",
                          str(path))
     return body.reshape(tuple(dims))
@@ -287,16 +294,21 @@ def load_inputs(path, timesteps: int = 1, events: bool | None = None) -> Dataset
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", str(path))
+    if path.is_dir():
+        raise InputError("is a directory; expected an input file (.npz, CIFAR-10 .bin, idx)",
+                         str(path))
     name = path.name
     if name.endswith(".bin"):
-        return load_cifar10_bin(path)
-    if "idx3-ubyte" in name:
-        return load_idx(path)
-    if name.endswith(".npz"):
+        data = load_cifar10_bin(path)
+    elif "idx3-ubyte" in name:
+        data = load_idx(path)
+    elif name.endswith(".npz"):
         with _open_npz(path) as npz:
             is_events = {"t", "x", "y", "p"} <= set(npz.files)
-        if events or is_events:
-            return load_events(path, timesteps)
-        return load_npz_images(path)
-    raise InputError("unknown input format; expected .npz, a CIFAR-10 .bin batch or an idx file",
-                     str(path))
+        data = load_events(path, timesteps) if events or is_events else load_npz_images(path)
+    else:
+        raise InputError("unknown input format; expected .npz, a CIFAR-10 .bin batch or an idx "
+                         "file", str(path))
+    if len(data) == 0:
+        raise InputError("holds no inputs (0 samples)", str(path))
+    return data

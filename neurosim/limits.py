@@ -87,9 +87,9 @@ def check(nbytes: float, what: str, where: str, field: str | None = None,
     limit = memory_limit()
     if nbytes > limit:
         hint = f"{fix}, or raise --max-memory" if fix else "raise --max-memory"
-        raise error(f"{what} needs about {size_text(nbytes)} of memory, more than the limit of "
-                    f"{size_text(limit)} (--max-memory, default {DEFAULT_FRACTION:.0%} of this "
-                    f"machine's {size_text(machine_memory())}); {hint}", where, field)
+        raise error(f"{what} would need about {size_text(nbytes)} of memory, more than the "
+                    f"limit of {size_text(limit)} (--max-memory; default {DEFAULT_FRACTION:.0%} "
+                    f"of this machine's {size_text(machine_memory())}); {hint}", where, field)
 
 
 def elements(shape) -> int:

@@ -142,8 +142,10 @@ def leak(layer: Layer, v: np.ndarray, integer: bool) -> np.ndarray:
     return v * layer.decay
 
 
-def check_inputs(net: CompiledNetwork, x: np.ndarray, timesteps: int) -> np.ndarray:
-    """Validate a batch: (B, *input_shape) static, or (B, T, *input_shape) one frame per step."""
+def check_inputs(net: CompiledNetwork, x: np.ndarray, timesteps: int,
+                 where: str = "inputs") -> np.ndarray:
+    """Validate a batch: (B, *input_shape) static, or (B, T, *input_shape) one frame per step.
+    ``where`` names the input file in errors."""
     x = np.asarray(x)
     shape = tuple(net.input_shape)
     if x.ndim == len(shape) + 1 and x.shape[1:] == shape:
@@ -152,16 +154,16 @@ def check_inputs(net: CompiledNetwork, x: np.ndarray, timesteps: int) -> np.ndar
         if x.shape[1] != timesteps:
             raise InputError(f"has {x.shape[1]} frames per sample but the run has T={timesteps} "
                              f"(run with T={x.shape[1]}: neurosim simulate -T {x.shape[1]})",
-                             "inputs", "shape")
+                             where, "shape")
     else:
         raise InputError(f"expected shape (B, {', '.join(map(str, shape))}) or (B, T, ...), got "
-                         f"{x.shape}", "inputs", "shape")
+                         f"{x.shape}", where, "shape")
     if not np.issubdtype(x.dtype, np.integer):
         raise InputError(f"expected integer input values (pixels, event counts), got {x.dtype}; "
-                         f"quantise with the model's input scale {net.input_scale:g}", "inputs",
+                         f"quantise with the model's input scale {net.input_scale:g}", where,
                          "dtype")
     if x.size and x.min() < 0:
-        raise InputError(f"input values must be >= 0, got minimum {x.min()}", "inputs", "values")
+        raise InputError(f"input values must be >= 0, got minimum {x.min()}", where, "values")
     return x
 
 

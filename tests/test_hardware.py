@@ -84,7 +84,7 @@ def test_profiles_command_lists_and_validates(tmp_path, capsys):
     assert main(["profiles", str(REPO / "hw_configs" / "paper_45nm.yaml"), str(bad)]) == 2
     captured = capsys.readouterr()
     assert "1 valid, 1 invalid" in captured.out
-    assert "bad.yaml: fifo_depth: expected an integer >= 1, got -3" in captured.err
+    assert "bad.yaml: fifo_depth: expected an integer in [1, 16777216], got -3" in captured.err
     assert main(["profiles", "--ert", str(REPO / "hw_configs" / "loihi_14nm.yaml")]) == 0
     assert "Davies et al." in capsys.readouterr().out
     assert main(["profiles", "--schema"]) == 0
@@ -135,7 +135,7 @@ ERRORS = [
     # (field path, value, message regex after "hw.yaml: ")
     ("colour", "blue", r"colour: unknown key 'colour'; expected one of: .*memories"),
     ("memories.weights.colour", 1, r"memories\.weights\.colour: unknown key 'colour'"),
-    ("fifo_depth", "big", r"fifo_depth: expected an integer >= 1, got 'big'"),
+    ("fifo_depth", "big", r"fifo_depth: expected an integer in \[1, 16777216\], got 'big'"),
     ("widths.weights", 40, r"widths\.weights: expected an integer in \[2, 32\], got 40"),
     ("memories.weights.bits", 80, r"memories\.weights\.bits: expected an integer in \[1, 64\], "
                                   r"got 80"),
@@ -183,7 +183,7 @@ ERRORS = [
     ("noc", {"energy_per_packet_hop": "1 pJ"}, r"noc\.source: missing: say where the NoC "
                                                r"energies come from"),
     ("static", {"power_per_core": "1 mW"}, r"static\.source: missing"),
-    ("core", {"max_neurons": 0}, r"core\.max_neurons: expected an integer >= 1 \(or null\), got 0"),
+    ("core", {"max_neurons": 0}, r"core\.max_neurons: expected an integer in \[1, 16777216\] \(or null\), got 0"),
 ]
 
 

@@ -749,7 +749,7 @@ SIDECAR_ERRORS = [
     ({"nodes": {"a": {"neuron": {"kind": "izhikevich"}}}}, r"nodes\.a\.neuron\.kind: unknown "
                                                            r"neuron kind"),
     ({"nodes": ["a"]}, r"s\.yaml: nodes: expected a mapping from NIR node name"),
-    ({"timesteps": 0}, r"s\.yaml: timesteps: expected an integer in \[1, 100000\]"),
+    ({"timesteps": 0}, r"s\.yaml: timesteps: expected an integer in \[1, 1024\]"),
     ({"input_scale": -1}, r"s\.yaml: input_scale: expected a positive number"),
     ({"input_shape": [2, 0]}, r"s\.yaml: input_shape: expected a list of 1 to 3 positive"),
     ({"format": "other"}, r"s\.yaml: format: expected 'neurosim-nir-sidecar'"),

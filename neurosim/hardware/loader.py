@@ -20,6 +20,7 @@ from .profile import (MEMORIES, MEMORY_SIZES, CoreLimits, EnergyModel, Memory, N
                       Policies, Profile, Timing)
 from .units import UnitError, parse
 
+MAX_CLOCK_HZ = 100e9  # beyond any digital neuromorphic chip (Loihi: 1 GHz-class)
 MODEL_KEYS = {"linear": {"per_bit", "offset"}, "table": {"points", "access_bits"},
               "constant": {"per_access"}}
 
@@ -201,6 +202,9 @@ def profile_from_data(data: dict, where: str, path: str | None = None,
     clock = r.quantity(t.get("clock", default_t.clock_hz), "frequency", "timing.clock")
     if clock <= 0:
         r.fail("timing.clock", f"expected a positive frequency, got {t['clock']!r}")
+    if clock > MAX_CLOCK_HZ:
+        r.fail("timing.clock", f"expected at most {MAX_CLOCK_HZ / 1e9:g} GHz, got "
+                               f"{t['clock']!r}")
     timing = Timing(clock, t.get("cycles_per_event", default_t.cycles_per_event),
                     t.get("cycles_per_synapse", default_t.cycles_per_synapse),
                     t.get("cycles_per_neuron", default_t.cycles_per_neuron),

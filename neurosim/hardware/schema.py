@@ -14,6 +14,16 @@ from .profile import ENERGY_MODELS, MEMORIES, MEMORY_SIZES, POLICY_CHOICES
 
 QUANTITY = {"type": ["number", "string"]}
 TEXT = {"type": "string"}
+# Upper bounds beyond every chip built or announced (Loihi 2: 8k neurons and 32k FIFO words per
+# core, SpiNNaker: a million cores): a larger number is a typo, and would make the mapping or
+# the engine allocate without end. Raising one is a one-line change here.
+MAX_CORE_NEURONS = 2 ** 24
+MAX_CORE_WEIGHTS = 2 ** 32
+MAX_CORES = 2 ** 20
+MAX_FIFO_DEPTH = 2 ** 24
+MAX_PACKET_EVENTS = 2 ** 20
+MAX_ENTRIES = 2 ** 36
+MAX_CYCLES = 2 ** 20
 
 
 def _int(minimum: int, maximum: int | None = None, nullable: bool = False) -> dict:
@@ -41,8 +51,8 @@ def _memory(name: str) -> dict:
     return _object({
         "bits": _int(1, 64),
         "size": {"enum": list(MEMORY_SIZES[name])},
-        "entries": _int(1),
-        "bank_entries": _int(1, nullable=True),
+        "entries": _int(1, MAX_ENTRIES),
+        "bank_entries": _int(1, MAX_ENTRIES, nullable=True),
         "energy": {"type": ["string", "object"]},  # a model, or the name of one in energy_models
         "source": TEXT,
     }, ("energy",))
@@ -61,18 +71,20 @@ SCHEMA = {
         "notes": {"type": "array", "items": TEXT},
         "widths": _object({"weights": _int(2, 32), "biases": _int(2, 32),
                            "potentials": _int(2, 32), "spikes": _int(1, 32),
-                           "headroom": _int(1)}),
+                           "headroom": _int(1, 1024)}),
         "add_mode": {"enum": ["forward", "merge"]},
-        "fifo_depth": _int(1),
-        "packet_events": _int(1),
-        "core": _object({"max_neurons": _int(1, nullable=True),
-                         "max_weights": _int(1, nullable=True),
-                         "max_cores": _int(1, nullable=True)}),
-        "timing": _object({"clock": QUANTITY, "cycles_per_event": _int(0),
-                           "cycles_per_synapse": _int(0), "cycles_per_neuron": _int(0),
-                           "cycles_per_packet": _int(0), "source": TEXT}),
+        "fifo_depth": _int(1, MAX_FIFO_DEPTH),
+        "packet_events": _int(1, MAX_PACKET_EVENTS),
+        "core": _object({"max_neurons": _int(1, MAX_CORE_NEURONS, nullable=True),
+                         "max_weights": _int(1, MAX_CORE_WEIGHTS, nullable=True),
+                         "max_cores": _int(1, MAX_CORES, nullable=True)}),
+        "timing": _object({"clock": QUANTITY, "cycles_per_event": _int(0, MAX_CYCLES),
+                           "cycles_per_synapse": _int(0, MAX_CYCLES),
+                           "cycles_per_neuron": _int(0, MAX_CYCLES),
+                           "cycles_per_packet": _int(0, MAX_CYCLES), "source": TEXT}),
         "noc": _object({"topology": {"enum": ["mesh", "crossbar"]},
-                        "mesh_width": _int(1, nullable=True), "hop_cycles": _int(0),
+                        "mesh_width": _int(1, MAX_CORES, nullable=True),
+                        "hop_cycles": _int(0, MAX_CYCLES),
                         "energy_per_packet_hop": QUANTITY, "energy_per_event_hop": QUANTITY,
                         "source": TEXT}),
         "static": _object({"power_per_core": QUANTITY, "source": TEXT}, ("power_per_core",)),

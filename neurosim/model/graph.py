@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ModelError
+from ..limits import MAX_TIMESTEPS
 from .neurons import NeuronSpec
 
 
@@ -306,9 +307,9 @@ class Graph:
         self.name = name
         self.meta = dict(meta or {})
         if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) \
-                or not 1 <= timesteps <= 100_000:
-            raise ModelError(f"expected timesteps in [1, 100000], got {timesteps!r}", name,
-                             "timesteps")
+                or not 1 <= timesteps <= MAX_TIMESTEPS:
+            raise ModelError(f"expected timesteps in [1, {MAX_TIMESTEPS}], got {timesteps!r}",
+                             name, "timesteps")
         self.timesteps = int(timesteps)
         by_name: dict[str, Node] = {}
         for node in nodes:
