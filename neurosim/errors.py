@@ -38,3 +38,7 @@ class CompileError(NeurosimError):
 
 class ConversionError(NeurosimError):
     """A file from another framework (NIR, torch) cannot be imported."""
+
+
+class OutputError(NeurosimError):
+    """An output path cannot be written without losing something, or cannot be written at all."""
