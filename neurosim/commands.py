@@ -37,6 +37,9 @@ def simulate_arguments(p: argparse.ArgumentParser) -> None:
                    help="how residual adds move events (default: the profile's, else forward)")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling inputs")
     p.add_argument("--out", help="output directory for layers.csv, summary.json, energy.csv")
+    p.add_argument("--force", action="store_true",
+                   help="write into an existing --out that neurosim did not create, replacing "
+                        "only the files neurosim writes (nothing else is touched)")
     p.add_argument("--no-float", action="store_true", help="skip the float-model accuracy run")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
 
@@ -71,7 +74,7 @@ def simulate_main(args) -> int:
         close()
     if args.out:
         attach_run_files(sim, data)
-        sim.write(args.out)
+        sim.write(args.out, force=args.force)
     if not args.quiet:
         print_simulation(sim)
         if args.out:

@@ -84,18 +84,20 @@ class Simulation:
             summary["energy"] = self.energy.summary()
         return summary
 
-    def write(self, out_dir, report: bool = True) -> Path:
+    def write(self, out_dir, report: bool = True, force: bool = False) -> Path:
         """Write summary.json, layers.csv, timesteps.csv (and energy.csv with a profile), then
-        report.md/.html and the figures (``report=False`` skips them)."""
+        report.md/.html and the figures (``report=False`` skips them) into the run directory
+        ``out_dir``: created, or replaced if neurosim made it; ``force`` writes these files into
+        any existing directory and touches nothing else (see neurosim.outputs)."""
         out_dir = Path(out_dir)
-        with atomic_dir(out_dir) as tmp:
+        with atomic_dir(out_dir, "run", "neurosim simulate", force=force) as tmp:
             self.layers_table().to_csv(tmp / "layers.csv", index=False)
             self.counts.per_timestep().to_csv(tmp / "timesteps.csv", index=False)
             if self.energy is not None:
                 self.energy.write(tmp)
             for name, writer in self.extra_files.items():
                 writer(tmp / name)
-            write_json(tmp / "summary.json", self.summary())
+            write_json(tmp / "summary.json", self.summary(), note_key="notes")
             if report:
                 from .reports.simulation import write_report
                 write_report(tmp)

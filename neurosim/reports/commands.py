@@ -1,42 +1,53 @@
 """``neurosim report``, ``neurosim compare`` and ``neurosim sweep``: argument parsing and output.
 
-Outputs are written atomically: a report is built in a temporary directory and only then moved
-into place, so a failure leaves the previous files (or nothing) rather than half a report.
+Outputs follow neurosim.outputs: a report is built in a temporary directory and only then moved
+into place, so a failure leaves the previous files (or nothing) rather than half a report; an
+existing --out is replaced only if neurosim created it, and --force writes into any directory
+without deleting anything.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from ..errors import InputError
-from ..outputs import atomic_dir
+from ..errors import InputError, OutputError
+from ..outputs import (atomic_dir, check_output, clean_leftovers, plan_output, publish,
+                       temp_dir, write_marker)
 from .runs import load_run
 
-
-def publish(tmp: Path, dest: Path) -> list[Path]:
-    """Move every file under ``tmp`` to the same place under ``dest`` (each move atomic)."""
-    moved = []
-    for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
-        target = dest / path.relative_to(tmp)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, target)
-        moved.append(target)
-    return moved
+FORCE_HELP = ("write into an existing --out that neurosim did not create, replacing only the "
+              "files neurosim writes (nothing else is touched)")
 
 
 def build_in_place(build, dest: Path) -> list[Path]:
-    """Run ``build(tmp)`` in a scratch directory beside ``dest``, then publish into ``dest``."""
-    tmp = Path(tempfile.mkdtemp(prefix=".report.tmp.", dir=dest))
+    """Run ``build(tmp)`` in a scratch directory inside ``dest``, then move each file into
+    ``dest`` (os.replace): a report written into its run directory replaces only its own files."""
+    dest = Path(dest)
+    clean_leftovers(dest, "report")
+    tmp = temp_dir(dest, "report")
     try:
+        write_marker(tmp, "report", "neurosim report")  # marks a leftover as neurosim's
         build(tmp)
         return publish(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_out(out, kind: str, inputs, force: bool) -> None:
+    """Refuse, before any work, an --out that cannot be written, and one that would be replaced
+    while it holds an input (a run or model the command reads)."""
+    check_output(out, kind, force)
+    if plan_output(out, kind, force) != "replace":
+        return
+    where = Path(out).resolve()
+    for source in inputs:
+        path = Path(source).resolve()
+        if path == where or where in path.parents:
+            raise OutputError(f"holds the input {source}, which replacing it would delete; "
+                              f"choose another --out", str(out))
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -45,6 +56,7 @@ def report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="DIR",
                    help="a run directory written by `neurosim simulate --out`")
     p.add_argument("--out", help="write the report here instead of into DIR")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--quiet", action="store_true", help="do not print the tables")
 
 
@@ -54,7 +66,8 @@ def report_main(args) -> int:
 
     run = load_run(args.run)
     if args.out:
-        with atomic_dir(args.out) as tmp:
+        check_out(args.out, "report", [args.run], args.force)
+        with atomic_dir(args.out, "report", "neurosim report", args.force) as tmp:
             build(run, tmp)
         where = Path(args.out)
     else:
@@ -74,6 +87,7 @@ def compare_arguments(p: argparse.ArgumentParser) -> None:
                                                            "baseline of relative differences)")
     p.add_argument("--labels", help="comma-separated names for the runs (default: network names)")
     p.add_argument("--out", help="write comparison.md/.html, tables and figures here")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--quiet", action="store_true", help="do not print the table")
 
 
@@ -84,12 +98,14 @@ def compare_main(args) -> int:
     if labels and len(labels) != len(args.runs):
         raise InputError(f"got {len(labels)} label(s) for {len(args.runs)} run(s)", "--labels")
     runs = [load_run(path, labels[i] if labels else "") for i, path in enumerate(args.runs)]
+    if args.out:
+        check_out(args.out, "comparison", args.runs, args.force)
     compare.unique_labels(runs)
     alignment = compare.align(runs)
     for message in alignment.messages():
         print(f"neurosim compare: {message}", file=sys.stderr)
     if args.out:
-        with atomic_dir(args.out) as tmp:
+        with atomic_dir(args.out, "comparison", "neurosim compare", args.force) as tmp:
             compare.build(runs, tmp)
     if not args.quiet:
         print(compare.activity_table(runs, alignment).to_markdown())
@@ -109,6 +125,7 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--axes", action="store_true",
                    help="run N at T=1 and T at N=1 (the paper's Figure 7) instead of every pair")
     p.add_argument("--out", required=True, help="output directory (runs/ plus the report)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--input", help="inputs (default: each model's samples.npz)")
     p.add_argument("--samples", type=int, help="a stratified subset of this many inputs")
     p.add_argument("--engine", choices=("event", "reference"), default=None,
@@ -132,6 +149,7 @@ def sweep_main(args) -> int:
         raise InputError(f"expected a positive integer, got {args.samples}", "--samples")
     for model in args.models:
         load_model(model)  # fail here, with the model's own message, not in a worker
+    check_out(args.out, "sweep", args.models, args.force)
     if args.hw:
         try:
             from ..hardware import load_profile
@@ -142,7 +160,7 @@ def sweep_main(args) -> int:
     settings = sweep.Settings(hw=args.hw, inputs=args.input, samples=args.samples,
                               engine=args.engine or sweep.default_engine(), seed=args.seed,
                               float_reference=not args.no_float, add_mode=args.add_mode)
-    with atomic_dir(args.out) as tmp:
+    with atomic_dir(args.out, "sweep", "neurosim sweep", args.force) as tmp:
         df = sweep.run_sweep(points, settings, tmp, args.jobs, progress=not args.quiet)
         sweep.build(df, tmp)
     if not args.quiet:
