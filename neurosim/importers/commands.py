@@ -7,6 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..outputs import check_output
 from .dialects import DIALECTS
 
 
@@ -17,12 +18,16 @@ def import_nir_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dialect", choices=sorted(DIALECTS),
                    help="framework that wrote the file, if no side-car names it")
     p.add_argument("-o", "--out", required=True, help="model directory to write")
+    p.add_argument("--force", action="store_true",
+                   help="write manifest.yaml and weights.npz into an existing directory that "
+                        "neurosim did not create (nothing else is touched)")
 
 
 def import_nir_main(args) -> int:
     from ..model.io import save_model
     from .nir_import import NirImportWarning, import_nir
 
+    check_output(args.out, "model", args.force)
     source = Path(args.file)
     if args.sidecar is None and source.with_suffix(".yaml").is_file():
         print(f"warning: {source.with_suffix('.yaml')} exists beside the file; pass --sidecar to "
@@ -33,7 +38,7 @@ def import_nir_main(args) -> int:
     for w in caught:
         if issubclass(w.category, NirImportWarning):
             print(f"warning: {w.message}", file=sys.stderr)
-    save_model(graph, args.out)
+    save_model(graph, args.out, force=args.force, command="neurosim import-nir")
     info = graph.meta["import"]
     levels = sorted({n.spec.levels for n in graph.neurons()})
     print(f"imported {source} (dialect {info['dialect']}, written by nir {info['nir_version']}): "
@@ -47,6 +52,8 @@ def export_nir_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model directory (manifest.yaml + weights.npz)")
     p.add_argument("-o", "--out", required=True, help="NIR file to write (FILE.nir)")
     p.add_argument("--sidecar", help="side-car to write (default: FILE.yaml beside FILE.nir)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing NIR file or side-car that export-nir did not write")
 
 
 def export_nir_main(args) -> int:
@@ -54,7 +61,7 @@ def export_nir_main(args) -> int:
     from .nir_export import export_nir
 
     graph = load_model(args.model)
-    path, sidecar = export_nir(graph, args.out, args.sidecar)
+    path, sidecar = export_nir(graph, args.out, args.sidecar, force=args.force)
     print(f"wrote {path} and its side-car {sidecar} (levels, soft reset, BatchNorm, max-pool: "
           f"import with --sidecar {sidecar})")
     return 0

@@ -14,9 +14,6 @@ naming the file and field otherwise.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -25,6 +22,7 @@ import yaml
 
 from .. import limits, safe_yaml
 from ..errors import ModelError
+from ..outputs import atomic_dir
 from .graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d,
                     Neuron, Node, NODE_TYPES)
 from .neurons import NeuronSpec
@@ -128,29 +126,24 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_model(graph: Graph, path, dtype: str = "float32", overwrite: bool = True) -> Path:
-    """Write ``graph`` to the directory ``path`` (created, or replaced when ``overwrite``)."""
+def save_model(graph: Graph, path, dtype: str = "float32", overwrite: bool = True,
+               force: bool = False, command: str = "neurosim.save_model",
+               extra_files: dict | None = None) -> Path:
+    """Write ``graph`` to the model directory ``path``: created, or replaced when ``overwrite``
+    and neurosim created it (see neurosim.outputs); ``force`` writes manifest.yaml and
+    weights.npz into any existing directory and touches nothing else. ``extra_files`` maps more
+    file names to ``writer(path)`` functions, written in the same atomic step."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise ModelError("already exists (pass overwrite=True to replace it)", str(path))
     manifest, arrays = graph_to_manifest(graph, dtype)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_dir(path, "model", command, force=force) as tmp:
         np.savez_compressed(tmp / WEIGHTS, **arrays)
         manifest["weights_sha256"] = _sha256(tmp / WEIGHTS)
         with open(tmp / MANIFEST, "w") as fh:
             yaml.safe_dump(manifest, fh, sort_keys=False, default_flow_style=None, width=100)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for name, writer in (extra_files or {}).items():
+            writer(tmp / name)
     return path
 
 

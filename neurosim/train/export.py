@@ -81,8 +81,10 @@ def _parent(init) -> dict | None:
 def export(state: TrainState, out, test: Dataset, samples: int = 500,
            agreement_samples: int = 500, quantised_samples: int | None = None,
            hardware: str = "CPU, 2 cores", reduced_width: bool | None = None,
-           batchnorm: dict | None = None, log=print) -> Path:
-    """Write MODEL/manifest.yaml + weights.npz (float16) + samples.npz; returns the path."""
+           batchnorm: dict | None = None, force: bool = False, log=print) -> Path:
+    """Write MODEL/manifest.yaml + weights.npz (float16) + samples.npz in one atomic step;
+    returns the path. An existing ``out`` is replaced only if neurosim created it; ``force``
+    writes these three files into any existing directory (see neurosim.outputs)."""
     cfg, out = state.config, Path(out)
     state.net.load_state_dict(rounded_state(state.net))
     graph = graph_from_state_dict(cfg.graph(name=out.name), state.net.state_dict(), str(out))
@@ -118,11 +120,14 @@ def export(state: TrainState, out, test: Dataset, samples: int = 500,
         "exported": time.strftime("%Y-%m-%d"),
     })
     graph.meta = meta
-    save_model(graph, out, dtype="float16")
     idx = stratified_indices(test.labels, samples, seed=0)
-    tmp = out / ".samples.npz.tmp"
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, images=test.inputs[idx], labels=test.labels[idx].astype(np.uint8))
-    tmp.replace(out / "samples.npz")
+
+    def write_samples(path):
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, images=test.inputs[idx],
+                                labels=test.labels[idx].astype(np.uint8))
+
+    save_model(graph, out, dtype="float16", force=force, command="neurosim train",
+               extra_files={"samples.npz": write_samples})
     log(f"wrote {out} ({graph.parameter_count()} parameters) and {len(idx)} sample images")
     return out
