@@ -31,14 +31,13 @@ cap of N levels; a binary reader gets the binary approximation. The graph's meta
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
 from ..errors import ConversionError
+from ..outputs import atomic_file, check_file, head_of
 from ..model.graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear,
                            MaxPool2d, Neuron)
 from .nir_read import require_nir
@@ -202,25 +201,41 @@ class _Exporter:
                 "nodes": self.sidecar_nodes}
 
 
-def export_nir(graph: Graph, path, sidecar_path=None) -> tuple[Path, Path]:
+GENERATOR = "neurosim export-nir"
+
+
+def written_by_export(path) -> bool:
+    """Whether ``path`` is a NIR file or side-car that export-nir wrote (so it may be replaced):
+    a side-car's header names the generator; a NIR file's metadata says ``source: neurosim``."""
+    path = Path(path)
+    if f"# generator: {GENERATOR}" in head_of(path, 1024):
+        return True
+    try:
+        import h5py
+        with h5py.File(path, "r") as f:
+            source = f["node/metadata/source"][()]
+    except (OSError, KeyError, TypeError, ValueError):  # not HDF5, or no such dataset
+        return False
+    if isinstance(source, bytes):
+        source = source.decode("utf-8", errors="replace")
+    return isinstance(source, str) and source.startswith("neurosim ")
+
+
+def export_nir(graph: Graph, path, sidecar_path=None, force: bool = False) -> tuple[Path, Path]:
     """Write ``graph`` as a NIR file and its side-car (default: FILE.yaml beside FILE.nir);
-    both atomically. Returns (nir path, side-car path)."""
+    both atomically. An existing file is replaced only if export-nir wrote it, or with
+    ``force``. Returns (nir path, side-car path)."""
     nir = require_nir()
     path = Path(path)
     sidecar_path = Path(sidecar_path) if sidecar_path else default_sidecar_path(path)
     if sidecar_path.resolve() == path.resolve():
         raise ConversionError("the side-car would overwrite the NIR file; choose another name",
                               str(sidecar_path))
+    check_file(path, written_by_export, force, "NIR file")
+    check_file(sidecar_path, written_by_export, force, "side-car")
     exporter = _Exporter(graph)
     nir_graph = exporter.run()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         nir.write(tmp, nir_graph)
-        write_sidecar(exporter.sidecar(path.name), sidecar_path)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        write_sidecar(exporter.sidecar(path.name), sidecar_path, f"{GENERATOR} {__version__}")
     return path, sidecar_path

@@ -29,8 +29,6 @@ exported model imports back exactly. Every error names the side-car file and the
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,18 +225,17 @@ def load_sidecar(path) -> SideCar:
     return parse_sidecar(safe_yaml.load_file(path, ConversionError), str(path))
 
 
-def write_sidecar(data: dict, path) -> Path:
-    """Write a side-car mapping atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
+def write_sidecar(data: dict, path, generator: str | None = None) -> Path:
+    """Write a side-car mapping atomically (temporary file, then rename), with the user's umask.
+    ``generator`` (e.g. "neurosim export-nir 0.1") goes into a header comment, by which export-nir
+    recognises a side-car it may overwrite."""
+    from ..outputs import atomic_file
+
+    with atomic_file(path) as tmp:
+        with open(tmp, "w") as fh:
             fh.write("# neurosim side-car: what this NIR file cannot say "
                      "(levels, soft reset, BatchNorm, max-pool, ...)\n")
+            if generator:
+                fh.write(f"# generator: {generator}\n")
             yaml.safe_dump(data, fh, sort_keys=False, default_flow_style=None, width=100)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
