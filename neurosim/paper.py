@@ -23,8 +23,6 @@ profile's per-layer SRAM models give for VGG16.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +36,7 @@ from .errors import ProfileError
 from .hardware.profile import Profile
 from .model.builders import vgg16
 from .model.graph import Graph, Linear, MaxPool2d
+from .outputs import atomic_file, check_file, head_of
 from .reports.paper import SOURCE, TABLE3_CONFIGS, TABLE3_PRINTED, value
 
 ROWS = ("Potentials", "Weights", "Bias", "In/Out", "Memory total", "Synaptic ops", "Addressing",
@@ -655,19 +654,22 @@ def report_text(profile: Profile, code_profile: Profile | None = None, models_di
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_report(path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+GENERATED = "(neurosim/paper.py); do not edit by hand"  # in the header report_text writes
+
+
+def check_report_path(path, force: bool = False) -> None:
+    """Refuse an existing file that paper-tables did not write (its header says so), unless
+    ``force``: call it before the work, so that a refusal costs nothing."""
+    check_file(path, lambda p: GENERATED in head_of(p), force, "report")
+
+
+def write_report(path, text: str, force: bool = False) -> Path:
+    """Write ``text`` to ``path`` atomically (a temporary file renamed into place); see
+    ``check_report_path`` for what it refuses to overwrite."""
+    check_report_path(path, force)
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 __all__ = ["CONFIGS", "Config", "Fit", "Reproduction", "TABLE4_CONFIGS", "TABLE4_PRINTED",

@@ -55,7 +55,7 @@ def profiles_arguments(p: argparse.ArgumentParser) -> None:
 
 def profiles_main(args) -> int:
     if args.schema:
-        print(json.dumps(SCHEMA, indent=2))
+        print(json.dumps(SCHEMA, indent=2, allow_nan=False))
         return 0
     import pandas as pd
 
@@ -96,6 +96,8 @@ def paper_tables_arguments(p: argparse.ArgumentParser) -> None:
                    help="the LEAT code's literal profile, shown beside it in the ANN section "
                         "('' to skip)")
     p.add_argument("--out", default="reports/paper_tables.md", help="report to write")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out file that paper-tables did not write")
     p.add_argument("--models", default="models",
                    help="directory of trained models: every VGG16 there is simulated")
     p.add_argument("--input", help="inputs for the trained models (default: each model's "
@@ -109,6 +111,7 @@ def paper_tables_arguments(p: argparse.ArgumentParser) -> None:
 def paper_tables_main(args) -> int:
     from .. import paper
 
+    paper.check_report_path(args.out, args.force)
     profile = load_profile(args.hw)
     code = load_profile(args.code_hw) if args.code_hw else None
     command = "neurosim paper-tables" + "".join(
@@ -118,7 +121,7 @@ def paper_tables_main(args) -> int:
             ("--engine", args.engine, "reference")) if str(value) != str(default))
     text = paper.report_text(profile, code, args.models, args.samples, args.engine,
                              args.input, command)
-    out = paper.write_report(args.out, text)
+    out = paper.write_report(args.out, text, force=args.force)
     rep = paper.reproduce(profile)
     errors = rep.errors()
     print("SNN columns, neurosim / paper − 1 (%):")

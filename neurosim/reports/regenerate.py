@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..errors import NeurosimError
 from ..model.io import load_model
-from ..outputs import atomic_dir
+from ..outputs import atomic_dir, atomic_file, check_file, check_output, head_of
 from . import compare, figures, paper, sweep
 from . import html as page
 from .run_report import provenance
@@ -41,6 +41,8 @@ from .tables import (COUNT, ENERGY, PERCENT, PRINTED, RATIO, SIGNED, TEXT, Table
 COMMAND = "python -m neurosim.reports.regenerate"
 PAPER_CONFIGS = [c for c in paper.TABLE3_CONFIGS if c != "ANN"]
 FIGURE11_LEVELS = list(range(1, 9))
+KINDS = {"table3": "report", "sew_vs_sparse": "comparison", "sweep_nt": "sweep"}  # else "run"
+INDEX_TITLE = "# Checked-in reports"
 
 
 @dataclass
@@ -283,14 +285,18 @@ def append_section(md_path: Path, html_path: Path, t: Table, heading: str) -> No
 
 def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None,
                jobs: int | None, engine: str, progress: bool = True,
-               command: str = COMMAND) -> list[str]:
-    """Build every report the shipped models allow; returns the README's status lines."""
+               command: str = COMMAND, force: bool = False) -> list[str]:
+    """Build every report the shipped models allow; returns the README's status lines. Each
+    report directory is replaced only if neurosim created it (``force``: written into)."""
     shipped = discover(models_dir)
     ctx = Context(str(hw) if hw else None, samples, engine, jobs, progress)
     status: list[str] = []
     by_family: dict[str, list[Shipped]] = {}
     for m in shipped:
         by_family.setdefault(m.family, []).append(m)
+    check_file(out / "README.md", _is_index, force, "index")  # refuse before any work
+    for name in _written(by_family, hw is not None):
+        check_output(out / name, KINDS.get(name, "run"), force)
     out.mkdir(parents=True, exist_ok=True)
     tasks = _bar(4 + len(shipped), progress)
 
@@ -301,7 +307,7 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
         status.append("table3: MISSING: no hardware profile (pass --hw, or ship one "
                       "hw_configs/*paper*.yaml): Table 3 is an energy table")
     else:
-        with atomic_dir(out / "table3") as tmp:
+        with _report_dir(out, "table3", force) as tmp:
             runs, notes = {}, []
             for cfg in PAPER_CONFIGS:
                 t, n = paper.TABLE3_SETTINGS[cfg]
@@ -323,7 +329,7 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
         tasks(2)
     else:
         sew, sparse = _pick(sews, 4, 1), _pick(sparses, 4, 1)
-        with atomic_dir(out / "sew_vs_sparse") as tmp:
+        with _report_dir(out, "sew_vs_sparse", force) as tmp:
             runs = [simulate_into(m, 4, 1, ctx, tmp / "runs" / m.name) for m in (sew, sparse)]
             for run, label in zip(runs, ("SEW-ResNet18", "Sparse-ResNet18")):
                 run.label = label
@@ -335,7 +341,7 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
         status.append(f"sew_vs_sparse: generated from {sew.name} vs {sparse.name} at T=1, N=4"
                       f" ({trained_note(sew, 4, 1)}; {trained_note(sparse, 4, 1)})")
         tasks()
-        with atomic_dir(out / "sweep_nt") as tmp:
+        with _report_dir(out, "sweep_nt", force) as tmp:
             points = sweep.grid([str(sew.path), str(sparse.path)], FIGURE11_LEVELS, [1])
             settings = sweep.Settings(hw=ctx.hw, samples=samples, engine=engine)
             df = sweep.run_sweep(points, settings, tmp, jobs, progress)
@@ -354,7 +360,7 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
         if m.family in ("vgg16", "sew-resnet18", "sparse-resnet18"):
             continue
         used.add(m.name)
-        with atomic_dir(out / m.name) as tmp:
+        with _report_dir(out, m.name, force) as tmp:
             simulate_into(m, m.levels, m.timesteps, ctx, tmp)
         status.append(f"{m.name}: run report at its training point (T={m.timesteps}, "
                       f"N={m.levels})")
@@ -362,6 +368,20 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
     tasks(close=True)
     write_index(out, status, shipped, command, hw, samples, engine)
     return status
+
+
+def _written(by_family: dict[str, list[Shipped]], has_profile: bool) -> list[str]:
+    """The report directories ``regenerate`` will write, given the models found."""
+    names = ["table3"] if by_family.get("vgg16") and has_profile else []
+    if by_family.get("sew-resnet18") and by_family.get("sparse-resnet18"):
+        names += ["sew_vs_sparse", "sweep_nt"]
+    return names + [m.name for family, models in by_family.items() for m in models
+                    if family not in ("vgg16", "sew-resnet18", "sparse-resnet18")]
+
+
+def _report_dir(out: Path, name: str, force: bool):
+    """``atomic_dir`` for the report directory ``out/name``, of the kind KINDS gives it."""
+    return atomic_dir(out / name, KINDS.get(name, "run"), COMMAND, force)
 
 
 def _pick(models: list[Shipped], levels: int, timesteps: int) -> Shipped:
@@ -390,7 +410,7 @@ def write_index(out: Path, status: list[str], shipped: list[Shipped], command: s
                 samples, engine):
     others = [m.name for m in shipped
               if m.family not in ("vgg16", "sew-resnet18", "sparse-resnet18")]
-    lines = ["# Checked-in reports", "",
+    lines = [INDEX_TITLE, "",
              "Generated by neurosim from the shipped models (models/). Regenerate all of them "
              "with one command from the repository root:", "",
              "```bash", command, "```", "",
@@ -413,9 +433,13 @@ def write_index(out: Path, status: list[str], shipped: list[Shipped], command: s
               "them, `neurosim compare DIR_A DIR_B` compares them. reports/models.md (training) "
               "and reports/paper_tables.md (energy-model analysis) are written by other "
               "commands."]
-    tmp = out / ".README.md.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(out / "README.md")
+    with atomic_file(out / "README.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def _is_index(path: Path) -> bool:
+    """Whether ``path`` is the README.md that ``write_index`` wrote."""
+    return head_of(path).startswith(INDEX_TITLE)
 
 
 def main(argv=None) -> int:
@@ -427,6 +451,8 @@ def main(argv=None) -> int:
                    help="stratified inputs per run from each model's samples.npz (default 100)")
     p.add_argument("--jobs", type=int, help="parallel runs in the sweep (default: all cores)")
     p.add_argument("--engine", choices=("event", "reference"), default=None)
+    p.add_argument("--force", action="store_true",
+                   help="write into report directories neurosim did not create (deleting nothing)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     hw = Path(args.hw) if args.hw else find_profile(Path("hw_configs"))
@@ -436,7 +462,7 @@ def main(argv=None) -> int:
     try:
         status = regenerate(Path(args.models), hw, Path(args.out), args.samples, args.jobs,
                             args.engine or sweep.default_engine(), progress=not args.quiet,
-                            command=command)
+                            command=command, force=args.force)
     except NeurosimError as err:
         print(f"{COMMAND}: error: {err}", file=sys.stderr)
         return 2
