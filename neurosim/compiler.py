@@ -452,7 +452,8 @@ class _Quantiser:
         if d.current.bias is not None:
             bound = bound + np.abs(d.current.bias)
         worst = float(bound.max()) * self.timesteps
-        return min(by_weights, vlim / worst if worst > 0 else math.inf)
+        scale = min(by_weights, vlim / worst if worst > 0 else math.inf)
+        return scale if math.isfinite(scale) else 1.0  # all weights and biases 0: any scale fits
 
     def shift_for(self, weight: np.ndarray, s: float, mode: str) -> int:
         """The largest right shift (≤ MAX_SHIFT) that keeps s·2^shift·max|w| in the word."""
