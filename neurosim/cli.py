@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 
+from . import limits
 from .errors import NeurosimError
 
 COMMANDS = {
@@ -64,7 +65,10 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # a bad argument (printed on one line) or --help
+        return int(exit_.code or 0)
     if args.version:
         from . import __version__
         print(f"neurosim {__version__}")
@@ -76,9 +80,18 @@ def main(argv=None) -> int:
         print(f"neurosim {args.command}: not available: {args._unavailable}", file=sys.stderr)
         return 2
     try:
-        return int(args._main(args) or 0)
+        with limits.max_memory(getattr(args, "max_memory", None)):
+            return int(args._main(args) or 0)
     except NeurosimError as err:
         print(f"neurosim {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"neurosim {args.command}: error: out of memory (the estimate before the run was "
+              "too low: lower --max-memory, use fewer --samples, or report this)", file=sys.stderr)
+        return 2
+    except OSError as err:  # a disk that fills up, a file that vanishes mid-run
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"neurosim {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from .compiler import Widths, compile_graph
 from .model.io import load_model
+from .outputs import check_output
+from .options import LEVELS, SAMPLES, SEED, TIMESTEPS, add_max_memory
 
 SIM_COLUMNS = ["layer", "kind", "neurons", "events_in", "events_out", "synapse_visits",
                "potential_reads", "weight_reads", "acc_ops", "mac_ops"]
@@ -28,20 +31,22 @@ def simulate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hw", help="hardware profile YAML (adds energy columns and energy.csv)")
     p.add_argument("--input", help="inputs: npz (images or events), CIFAR-10 .bin, idx file; "
                                    "default: the model's samples.npz")
-    p.add_argument("--samples", type=int, help="simulate a stratified subset of this many inputs")
-    p.add_argument("-T", "--timesteps", type=int, help="override the model's timesteps")
-    p.add_argument("-N", "--levels", type=int, help="override every neuron's number of levels")
+    p.add_argument("--samples", type=SAMPLES, help="simulate a stratified subset of this many "
+                                                  "inputs")
+    p.add_argument("-T", "--timesteps", type=TIMESTEPS, help="override the model's timesteps")
+    p.add_argument("-N", "--levels", type=LEVELS, help="override every neuron's number of levels")
     p.add_argument("--engine", choices=("event", "reference"), default=None,
                    help="event-driven engine (default when available) or dense reference")
     p.add_argument("--add-mode", choices=("forward", "merge"),
                    help="how residual adds move events (default: the profile's, else forward)")
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling inputs")
+    p.add_argument("--seed", type=SEED, default=0, help="seed for sampling inputs")
     p.add_argument("--out", help="output directory for layers.csv, summary.json, energy.csv")
     p.add_argument("--force", action="store_true",
                    help="write into an existing --out that neurosim did not create, replacing "
                         "only the files neurosim writes (nothing else is touched)")
     p.add_argument("--no-float", action="store_true", help="skip the float-model accuracy run")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    add_max_memory(p)
 
 
 def default_engine() -> str:
@@ -56,9 +61,12 @@ def simulate_main(args) -> int:
     from .simulate import prepare_inputs, simulate
 
     engine = args.engine or default_engine()
+    if args.out:
+        check_output(args.out, "run", args.force)  # before the run, not after it
     graph = load_model(args.model)
     t = args.timesteps or graph.timesteps
-    data = prepare_inputs(Path(args.model), args.input, args.samples, t, args.seed)
+    notes: list[str] = []
+    data = prepare_inputs(Path(args.model), args.input, args.samples, t, args.seed, notes)
     from .reports.simulation import attach_run_files, should_record
     record = bool(args.out) and should_record(graph, len(data), t)
     hw = None
@@ -72,10 +80,17 @@ def simulate_main(args) -> int:
                        float_reference=not args.no_float, record=record, progress=update)
     finally:
         close()
+    sim.notes[:0] = notes
     if args.out:
-        attach_run_files(sim, data)
+        with warnings.catch_warnings(record=True) as caught:  # into the run's notes
+            warnings.simplefilter("always")
+            attach_run_files(sim, data)
+        sim.notes += [n for n in (f"{w.category.__name__}: {w.message}" for w in caught)
+                      if n not in sim.notes]
         sim.write(args.out, force=args.force)
     if not args.quiet:
+        for note in sim.notes:
+            print(f"note: {note}", file=sys.stderr)
         print_simulation(sim)
         if args.out:
             print(f"\nwrote {args.out}/ (layers.csv, timesteps.csv, summary.json"

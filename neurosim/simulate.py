@@ -12,6 +12,7 @@ import hashlib
 import platform
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from .data import Dataset, load_inputs, stratified_indices
 from .errors import InputError, NeurosimError
 from .model.graph import Graph
 from .model.io import load_model
+from . import limits
 from .outputs import atomic_dir, write_json
-from .reference import RunResult
+from .reference import RunResult, check_inputs
 
 ENGINES = ("reference", "event")
 SAMPLES_FILE = "samples.npz"
@@ -42,6 +44,7 @@ class Simulation:
     profile: object = None
     energy: object = None  # filled by the energy model when a profile is given
     extra_files: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # what a user should know about this run
 
     @property
     def counts(self):
@@ -79,6 +82,7 @@ class Simulation:
             "settings": self.settings,
             "timing": r.timing,
             "versions": versions(),
+            "notes": list(self.notes),
         }
         if self.energy is not None:
             summary["energy"] = self.energy.summary()
@@ -124,8 +128,12 @@ def default_inputs(model_path) -> Path:
     return path
 
 
-def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed: int) -> Dataset:
-    """Load the inputs (the model's shipped samples by default) and draw a stratified subset."""
+def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed: int,
+                   notes: list | None = None) -> Dataset:
+    """Load the inputs (the model's shipped samples by default) and draw a stratified subset.
+    Asking for more samples than there are runs them all, with a note saying so."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"expected a non-negative integer, got {seed!r}", "seed")
     if inputs is None:
         data = load_inputs(default_inputs(model_path), timesteps)
     elif isinstance(inputs, Dataset):
@@ -134,7 +142,21 @@ def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed
         data = load_inputs(inputs, timesteps)
     if samples is not None and samples < len(data):
         data = data.subset(stratified_indices(data.labels, samples, seed))
+    elif samples is not None and samples > len(data) and notes is not None:
+        notes.append(f"--samples {samples} asked for more inputs than {data.source} holds: "
+                     f"ran all {len(data)}")
     return data
+
+
+def check_labels(data: Dataset, classes: int) -> None:
+    """Labels must name one of the model's classes (-1: unlabeled)."""
+    labels = data.labels
+    bad = (labels < -1) | (labels >= classes)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InputError(f"label {int(labels[first])} of sample {first} is not one of the "
+                         f"model's {classes} classes (0..{classes - 1}; -1 for unlabeled)",
+                         data.source, "labels")
 
 
 def run_engine(net: CompiledNetwork, data: Dataset, engine: str, timesteps: int,
@@ -167,11 +189,33 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
     timesteps/levels override the model's T and every neuron's N.
     float_reference: also run the float model to report the accuracy lost to fixed point.
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sim = _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, seed,
+                        float_reference, record, progress)
+    for w in caught:
+        note = f"{w.category.__name__}: {w.message}"
+        if note not in sim.notes:
+            sim.notes.append(note)
+    return sim
+
+
+def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, seed,
+              float_reference, record, progress) -> Simulation:
+    notes: list[str] = []
     graph = model if isinstance(model, Graph) else load_model(model)
     model_path = None if isinstance(model, Graph) else Path(model)
+    where = str(model_path) if model_path else graph.name
     if levels is not None:
+        if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) \
+                or not 1 <= levels <= 255:
+            raise InputError(f"expected N in [1, 255], got {levels!r}", "levels")
         graph = graph.with_levels(levels)
     if timesteps is not None:
+        if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) \
+                or not 1 <= timesteps <= limits.MAX_TIMESTEPS:
+            raise InputError(f"expected T in [1, {limits.MAX_TIMESTEPS}], got {timesteps!r}",
+                             "timesteps")
         graph = graph.with_timesteps(timesteps)
     profile = None
     widths = Widths()
@@ -181,8 +225,13 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
         widths = profile.widths
         add_mode = add_mode or profile.add_mode
     add_mode = add_mode or "forward"
-    data = prepare_inputs(model_path, inputs, samples, graph.timesteps, seed)
+    data = prepare_inputs(model_path, inputs, samples, graph.timesteps, seed, notes)
+    if len(data) == 0:
+        raise InputError("no inputs to simulate (0 samples)", data.source)
+    check_labels(data, int(np.prod(graph.shapes[graph.output])))
+    limits.check_run(graph, len(data), graph.timesteps, where, record, data.frames)
     net = compile_graph(graph, widths, integer=True, add_mode=add_mode)
+    check_inputs(net, data.inputs, graph.timesteps, data.source)
     if profile is not None:
         from .compiler import map_to_cores
         net = map_to_cores(net, profile)
@@ -198,7 +247,11 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
                 "hw": None if profile is None else profile.describe()}
     if "import" in graph.meta:  # an imported model: its source, dialect and fallback notes
         settings["import"] = graph.meta["import"]
-    sim = Simulation(graph, net, result, settings, float_acc, profile)
+    sim = Simulation(graph, net, result, settings, float_acc, profile, notes=notes)
+    out = net.output_layer
+    if out.mode != "readout" and len(data) and not result.logits.any():
+        notes.append(f"the output layer {out.name!r} never fired on any of the {len(data)} "
+                     "inputs: every prediction is class 0")
     if "cores" in result.timing:
         import pandas as pd
         cores = pd.DataFrame(result.timing["cores"])

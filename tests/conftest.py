@@ -8,8 +8,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CIFAR_TEST = SHARED / "data" / "cifar10" / "cifar10_test_q75.npz"
+# Real CIFAR-10 test images shipped with the repository (500, stratified by class), so that a
+# user's clone tests what CI tests.
+CIFAR_TEST = REPO / "models" / "vgg16_cifar10_n4t1_w025" / "samples.npz"
 
 
 @pytest.fixture
@@ -19,9 +20,7 @@ def rng():
 
 @pytest.fixture
 def cifar_images():
-    """A few real CIFAR-10 test images (uint8 NCHW) from ../shared, stratified by class."""
-    if not CIFAR_TEST.exists():
-        pytest.skip("../shared/data/cifar10 is not beside the repository")
+    """A few real CIFAR-10 test images (uint8 NCHW) shipped in models/, stratified by class."""
     from neurosim.data import load_npz_images, stratified_indices
     data = load_npz_images(CIFAR_TEST)
     return data.subset(stratified_indices(data.labels, 20, seed=0))

@@ -36,6 +36,7 @@ import numpy as np
 import yaml
 
 from .. import safe_yaml
+from ..limits import MAX_TIMESTEPS
 from ..errors import ConversionError, ModelError
 from ..model.neurons import RESET_MODES, NeuronSpec
 from .dialects import DIALECTS
@@ -190,7 +191,7 @@ def parse_sidecar(data, where: str) -> SideCar:
     if "dt" in data:
         kw["dt"] = _positive(data["dt"], where, "dt")
     if "timesteps" in data:
-        kw["timesteps"] = _int(data["timesteps"], where, "timesteps", 1, 100_000)
+        kw["timesteps"] = _int(data["timesteps"], where, "timesteps", 1, MAX_TIMESTEPS)
     if "input_scale" in data:
         kw["input_scale"] = _positive(data["input_scale"], where, "input_scale")
     if "input_shape" in data:
