@@ -216,8 +216,8 @@ def check_output(path, kind: str, force: bool = False) -> None:
     while not (ancestor.exists() or ancestor.is_symlink()):
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise OutputError(f"cannot create the directory {path.parent}: {ancestor} is a file",
-                          str(path))
+        raise OutputError(f"cannot create the directory {path.parent}: a file is in the way "
+                          f"({ancestor})", str(path))
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise OutputError(f"cannot create a directory in {ancestor}: permission denied",
                           str(path))

@@ -15,15 +15,20 @@ from pathlib import Path
 from .runs import Run, load_run
 
 
-def report(run_dir, out=None) -> list[Path]:
-    """Build the report of a run directory into ``out`` (default: the run directory itself)."""
+def report(run_dir, out=None, force: bool = False) -> list[Path]:
+    """Build the report of a run directory into ``out`` (default: the run directory itself),
+    under the rules of neurosim.outputs (a directory neurosim did not write is refused unless
+    ``force``)."""
+    from ..outputs import atomic_dir
     from .commands import build_in_place
     from .run_report import build
 
     run = load_run(run_dir)
     if out is None:
         return build_in_place(lambda tmp: build(run, tmp), run.path)
-    return build(run, Path(out))
+    with atomic_dir(out, "report", "neurosim.reports.report", force=force) as tmp:
+        build(run, tmp)
+    return sorted(p for p in Path(out).rglob("*") if p.is_file())
 
 
 __all__ = ["Run", "load_run", "report"]

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
+from ..outputs import check_output
 from .config import ARCHS, DATASETS, NEURONS
 
 
@@ -41,6 +42,9 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                         "architecture, width and dataset; N and T may differ)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="model directory to export to")
+    p.add_argument("--force", action="store_true",
+                   help="write manifest.yaml, weights.npz and samples.npz into an existing "
+                        "directory neurosim did not create (nothing else in it is touched)")
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint file written after every epoch (default: "
                         "$NEUROSIM_CACHE/ckpt/<model name>.pt, outside the repository)")
@@ -110,6 +114,7 @@ def train_main(args) -> int:
         from .neurons import compile_surrogate
         compile_surrogate()
     out = Path(args.out)
+    check_output(out, "model", args.force)  # before hours of training, not after
     cache = Path(args.cache) if args.cache else DEFAULT_CACHE
     checkpoint = Path(args.checkpoint) if args.checkpoint else cache / "ckpt" / f"{out.name}.pt"
     config = _config(args)
@@ -132,5 +137,6 @@ def train_main(args) -> int:
     hardware = args.hardware or f"CPU, {os.cpu_count()} cores"
     bn = choose_bn_statistics(state.net, train, args.bn_recalibrate, seed=config.seed, log=log)
     export(state, out, test, samples=args.samples, agreement_samples=args.agreement_samples,
+           force=args.force,
            quantised_samples=args.quantised_samples, hardware=hardware, batchnorm=bn, log=log)
     return 0
