@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +63,31 @@ def stratified_indices(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.asarray(chosen, np.int64))
 
 
+MAX_LABEL = 2 ** 31 - 1
+MAX_VALUE = 2 ** 31 - 1  # input values (pixels, event counts) travel as int32 events
+MAX_SENSOR = 2 ** 16  # pixels along one side of an event sensor
+
+
+def _labels(labels, n: int, where: str, what: str = "samples") -> np.ndarray:
+    """Labels as int64 (N,): integers (or integral floats) in [-1, 2^31); -1 means unlabeled."""
+    if labels is None:
+        return np.full(n, -1, np.int64)
+    arr = np.asarray(labels).reshape(-1)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer)
+                                 or np.issubdtype(arr.dtype, np.floating)):
+        raise InputError(f"expected integer class labels, got {arr.dtype}", where, "labels")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise InputError("expected integer class labels, got non-integral or non-finite "
+                             "values", where, "labels")
+    if arr.size and (arr.min() < -1 or arr.max() > MAX_LABEL):
+        raise InputError(f"labels must lie in [-1, {MAX_LABEL}] (-1: unlabeled), got "
+                         f"[{arr.min()}, {arr.max()}]", where, "labels")
+    if len(arr) != n:
+        raise InputError(f"{len(arr)} labels for {n} {what}", where, "labels")
+    return arr.astype(np.int64)
+
+
 def _to_nchw(images: np.ndarray, where: str) -> np.ndarray:
     if images.ndim == 3:  # (N, H, W): one channel
         return images[:, None]
@@ -93,14 +117,14 @@ def _open_npz(path: Path):
     limits.check_npz(path, str(path))
     try:
         return np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+    except limits.NPZ_ERRORS as err:
         raise InputError(f"cannot be read as npz: {err}", str(path)) from None
 
 
 def _read_key(npz, key: str, where: str) -> np.ndarray:
     try:
         return npz[key]
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+    except limits.NPZ_ERRORS as err:
         raise InputError(f"array {key!r} is corrupt or truncated: {err}", where, key) from None
 
 
@@ -144,13 +168,9 @@ def load_npz_images(path) -> Dataset:
         else:
             raise InputError(f"expected arrays 'images' (or 'jpeg' and 'offsets', or 'frames') "
                              f"and 'labels'; found {sorted(keys)}", where)
-        labels = _read_key(npz, "labels", where) if "labels" in keys else \
-            np.full(len(images), -1)
+        labels = _read_key(npz, "labels", where) if "labels" in keys else None
     images = _check_images(_to_nchw(np.asarray(images), where), where)
-    labels = np.asarray(labels).astype(np.int64).reshape(-1)
-    if len(labels) != len(images):
-        raise InputError(f"{len(labels)} labels for {len(images)} images", where, "labels")
-    return Dataset(images, labels, where)
+    return Dataset(images, _labels(labels, len(images), where, "images"), where)
 
 
 def _frames(frames: np.ndarray, labels, where: str, key: str) -> Dataset:
@@ -164,11 +184,9 @@ def _frames(frames: np.ndarray, labels, where: str, key: str) -> Dataset:
         raise InputError(f"expected integer counts, got {frames.dtype}", where, key)
     if frames.size and frames.min() < 0:
         raise InputError(f"counts must be >= 0, got minimum {frames.min()}", where, key)
-    labels = np.full(len(frames), -1) if labels is None else \
-        np.asarray(labels).astype(np.int64).reshape(-1)
-    if len(labels) != len(frames):
-        raise InputError(f"{len(labels)} labels for {len(frames)} samples", where, "labels")
-    return Dataset(frames, labels, where, frames=True)
+    if frames.size and frames.max() > MAX_VALUE:
+        raise InputError(f"counts must be at most {MAX_VALUE}, got {frames.max()}", where, key)
+    return Dataset(frames, _labels(labels, len(frames), where), where, frames=True)
 
 
 def load_cifar10_bin(path) -> Dataset:
@@ -213,10 +231,15 @@ def load_idx(images_path, labels_path=None) -> Dataset:
     if labels_path is None:
         labels_path = images_path.with_name(images_path.name.replace("images-idx3", "labels-idx1"))
     images = _read_idx(images_path)
-    labels = _read_idx(Path(labels_path)).astype(np.int64)
-    if len(labels) != len(images):
-        raise InputError(f"{len(labels)} labels for {len(images)} images", str(labels_path))
-    return Dataset(images[:, None].copy(), labels, str(images_path))
+    if images.ndim != 3:
+        raise InputError(f"expected images of shape (N, H, W), the header says {images.shape}",
+                         str(images_path))
+    labels = _read_idx(Path(labels_path))
+    if labels.ndim != 1:
+        raise InputError(f"expected labels of shape (N,), the header says {labels.shape}",
+                         str(labels_path))
+    return Dataset(images[:, None].copy(), _labels(labels, len(images), str(labels_path),
+                                                   "images"), str(images_path))
 
 
 def fashion_mnist(split: str = "test", root=FASHION_MNIST_DIR) -> Dataset:
@@ -236,10 +259,19 @@ def bin_events(t, x, y, p, timesteps: int, size: tuple[int, int], split_by: str 
     Fang et al. 2021 for CIFAR10-DVS); ``"time"``: T equal time windows.
     """
     t, x, y, p = (np.asarray(a).reshape(-1) for a in (t, x, y, p))
-    h, w = size
+    h, w = _sensor_side(size[0], where, "height"), _sensor_side(size[1], where, "width")
     if not (len(t) == len(x) == len(y) == len(p)):
         raise InputError(f"t, x, y, p have different lengths {len(t)}, {len(x)}, {len(y)}, "
                          f"{len(p)}", where)
+    for name, arr in (("t", t), ("x", x), ("y", y), ("p", p)):
+        if arr.dtype == bool and name != "p" or not (np.issubdtype(arr.dtype, np.number)
+                                                     or arr.dtype == bool):
+            raise InputError(f"expected numbers, got {arr.dtype}", where, name)
+        if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+            raise InputError("holds NaN or infinite values", where, name)
+    for name, arr in (("x", x), ("y", y)):
+        if np.issubdtype(arr.dtype, np.floating) and np.any(arr != np.round(arr)):
+            raise InputError("pixel coordinates must be integers", where, name)
     if len(t) and (x.min() < 0 or x.max() >= w or y.min() < 0 or y.max() >= h):
         raise InputError(f"event coordinates outside the {w}x{h} sensor (x in [{x.min()}, "
                          f"{x.max()}], y in [{y.min()}, {y.max()}])", where, "x")
@@ -275,18 +307,37 @@ def load_events(path, timesteps: int, size: tuple[int, int] | None = None,
         t, x, y, p = (_read_key(npz, k, where) for k in "txyp")
         if size is None:
             if {"height", "width"} <= set(npz.files):
-                size = (int(npz["height"]), int(npz["width"]))
+                size = (_sensor_side(_read_key(npz, "height", where), where, "height"),
+                        _sensor_side(_read_key(npz, "width", where), where, "width"))
             else:
-                size = (int(y.max()) + 1, int(x.max()) + 1) if len(x) else (1, 1)
+                size = (_sensor_side(y.max() + 1, where, "y"), _sensor_side(x.max() + 1, where,
+                                                                            "x")) \
+                    if len(x) else (1, 1)
         offsets = _read_key(npz, "offsets", where) if "offsets" in npz.files else \
             np.array([0, len(t)])
-        labels = _read_key(npz, "labels", where) if "labels" in npz.files else \
-            np.full(len(offsets) - 1, -1)
-    if len(labels) != len(offsets) - 1:
-        raise InputError(f"{len(labels)} labels for {len(offsets) - 1} recordings", where, "labels")
+        labels = _read_key(npz, "labels", where) if "labels" in npz.files else None
+    offsets = np.asarray(offsets).reshape(-1)
+    if not np.issubdtype(offsets.dtype, np.integer) or len(offsets) < 2 or offsets[0] != 0 \
+            or offsets[-1] != len(t) or np.any(np.diff(offsets) < 0):
+        raise InputError(f"offsets must be integers rising from 0 to the number of events "
+                         f"({len(t)})", where, "offsets")
+    labels = _labels(labels, len(offsets) - 1, where, "recordings")
+    limits.check(4 * (len(offsets) - 1) * timesteps * 2 * size[0] * size[1],
+                 f"binning {len(offsets) - 1} recording(s) of a {size[1]}x{size[0]} sensor "
+                 f"into T={timesteps} frames", where)
     frames = [bin_events(t[a:b], x[a:b], y[a:b], p[a:b], timesteps, size, split_by, where)
               for a, b in zip(offsets[:-1], offsets[1:])]
-    return Dataset(np.stack(frames), np.asarray(labels, np.int64), where, frames=True)
+    return Dataset(np.stack(frames), labels, where, frames=True)
+
+
+def _sensor_side(value, where: str, field: str) -> int:
+    """A sensor height or width: a positive integer scalar up to MAX_SENSOR."""
+    arr = np.asarray(value)
+    if arr.shape != () or not np.issubdtype(arr.dtype, np.number) or \
+            not np.isfinite(arr) or arr != np.round(arr) or not 1 <= arr <= MAX_SENSOR:
+        raise InputError(f"expected a sensor size in [1, {MAX_SENSOR}], got "
+                         f"{str(value)[:40]}", where, field)
+    return int(arr)
 
 
 def load_inputs(path, timesteps: int = 1, events: bool | None = None) -> Dataset:
@@ -294,9 +345,9 @@ def load_inputs(path, timesteps: int = 1, events: bool | None = None) -> Dataset
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", str(path))
-    if path.is_dir():
-        raise InputError("is a directory; expected an input file (.npz, CIFAR-10 .bin, idx)",
-                         str(path))
+    if not path.is_file():
+        raise InputError("is not a regular file (a directory, a pipe or a device); expected an "
+                         "input file (.npz, CIFAR-10 .bin, idx)", str(path))
     name = path.name
     if name.endswith(".bin"):
         data = load_cifar10_bin(path)

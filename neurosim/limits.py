@@ -17,7 +17,9 @@ import contextlib
 import contextvars
 import math
 import os
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,10 @@ MAX_TIMESTEPS = 1024  # T of a run: beyond any trained SNN (DVS nets use tens)
 BATCH = 64  # inputs the dense reference runs at once (reference.run's batch_size)
 BYTES_PER_PARAMETER = 40  # float32 graph + float64 terms + int64 quantised + float net + layouts
 BYTES_PER_NEURON = 24  # per input in flight: potential (int64), current, output stream
+# What reading a damaged npz raises (a bad zip directory, a corrupt deflate stream, a bad .npy
+# header, a truncated member): every reader of npz files catches these and only these.
+NPZ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError,
+              SyntaxError, tokenize.TokenError)  # the last two: numpy parsing a bad header
 _LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar("max_memory", default=None)
 
 
@@ -122,7 +128,7 @@ def check_npz(path, where: str | None = None, error=InputError) -> dict:
     where = where or str(path)
     try:
         headers = npz_headers(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
+    except NPZ_ERRORS as err:
         raise error(f"cannot be read as npz: {err}", where) from None
     total = sum(elements(shape) * dtype.itemsize for shape, dtype in headers.values())
     check(total, f"reading its arrays ({', '.join(sorted(headers))[:80]})", where, error=error)

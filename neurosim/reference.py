@@ -27,6 +27,8 @@ from .compiler import CompiledNetwork, Layer, Projection, default_mapping
 from .counters import RunCounts, charge_projection, charge_routing, charge_timestep
 from .errors import InputError
 
+INPUT_VALUE_MAX = 2 ** 31 - 1
+
 
 @dataclass
 class RunResult:
@@ -164,6 +166,9 @@ def check_inputs(net: CompiledNetwork, x: np.ndarray, timesteps: int,
                          "dtype")
     if x.size and x.min() < 0:
         raise InputError(f"input values must be >= 0, got minimum {x.min()}", where, "values")
+    if x.size and x.max() > INPUT_VALUE_MAX:
+        raise InputError(f"input values must be at most {INPUT_VALUE_MAX} (events carry 32-bit "
+                         f"values), got {x.max()}", where, "values")
     return x
 
 

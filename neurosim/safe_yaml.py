@@ -123,6 +123,8 @@ def load_file(path, error=NeurosimError, where: str | None = None):
     path = Path(path)
     where = where or str(path)
     try:
+        if not path.is_file():  # a pipe or a device would block or never end
+            raise error("is not a regular file", where)
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise error(f"is {size:,} bytes; a neurosim YAML file is at most {MAX_BYTES:,}",
