@@ -21,6 +21,24 @@ from ..limits import MAX_TIMESTEPS
 from .neurons import NeuronSpec
 
 
+MAX_NAME = 200  # characters
+
+
+def name_problem(name) -> str | None:
+    """Why ``name`` cannot name a node, or None. Names become file members ("<node>/<field>" in
+    weights.npz) and report rows, so no path separators, no "." or "..", no control
+    characters, no surrounding spaces."""
+    if not isinstance(name, str) or not name:
+        return "every node needs a non-empty name"
+    if len(name) > MAX_NAME:
+        return f"longer than {MAX_NAME} characters"
+    if "/" in name or "\\" in name or name in (".", ".."):
+        return "a node name cannot contain '/' or '\\' or be '.' or '..'"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name) or name != name.strip():
+        return "a node name cannot hold control characters or start or end with a space"
+    return None
+
+
 def _pair(value, name: str, node: str) -> tuple[int, int]:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (int(value), int(value))
@@ -316,8 +334,9 @@ class Graph:
             if not isinstance(node, Node) or type(node) not in NODE_TYPES.values():
                 raise ModelError(f"unknown node type {type(node).__name__}; expected one of "
                                  f"{sorted(NODE_TYPES)}", name)
-            if not node.name or not isinstance(node.name, str):
-                raise ModelError(f"every node needs a non-empty name, got {node.name!r}", name)
+            problem = name_problem(node.name)
+            if problem:
+                raise ModelError(f"node name {str(node.name)[:60]!r}: {problem}", name)
             if node.name in by_name:
                 raise ModelError("duplicate node name", node.name)
             by_name[node.name] = node

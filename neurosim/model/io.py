@@ -14,7 +14,6 @@ naming the file and field otherwise.
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +22,8 @@ import yaml
 from .. import limits, safe_yaml
 from ..errors import ModelError
 from ..outputs import atomic_dir
-from .graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d,
-                    Neuron, Node, NODE_TYPES)
+from .graph import (MAX_NAME, NODE_TYPES, Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph,
+                    Input, Linear, MaxPool2d, Neuron, Node)
 from .neurons import NeuronSpec
 
 FORMAT = "neurosim-model"
@@ -32,7 +31,6 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.yaml"
 WEIGHTS = "weights.npz"
 STORAGE_DTYPES = {"float32": np.float32, "float16": np.float16}
-MAX_NAME = 200  # characters of a model or node name
 
 
 def _attributes(node: Node) -> dict:
@@ -60,7 +58,12 @@ def _build_node(entry: dict, arrays: dict, where: str, index: int) -> Node:
         raise ModelError(f"unknown node type {kind!r}; expected one of {sorted(NODE_TYPES)}",
                          where, f"{field}.type")
     inputs = entry.get("inputs", [])
-    attrs = dict(entry.get("attributes") or {})
+    if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+        raise ModelError(f"expected a list of node names, got {_short(inputs)}", where,
+                         f"{field}.inputs")
+    attrs = entry.get("attributes") or {}
+    if not isinstance(attrs, dict):
+        raise ModelError(f"expected a mapping, got {_short(attrs)}", where, f"{field}.attributes")
     try:
         if kind == "Input":
             return Input(name, shape=tuple(attrs["shape"]), scale=attrs["scale"])
@@ -161,7 +164,7 @@ def read_manifest(path) -> dict:
         raise ModelError(f"not a neurosim model manifest (format must be {FORMAT!r})", where,
                          "format")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ModelError(f"expected a positive integer, got {version!r}", where, "format_version")
     if version > FORMAT_VERSION:
         raise ModelError(f"format version {version} is newer than this neurosim supports "
@@ -241,7 +244,7 @@ def _read_arrays(path: Path, manifest: dict) -> dict[str, np.ndarray]:
     try:
         with np.load(path / WEIGHTS, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+    except limits.NPZ_ERRORS as err:
         raise ModelError(f"cannot be read as npz: {err}", where) from None
 
 

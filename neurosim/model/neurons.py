@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import ModelError
 
 NEURON_KINDS = ("if", "lif")
+MAX_LEVELS = 255  # N: a level travels in one byte of an event
 RESET_MODES = ("subtract", "zero")
 
 
@@ -56,8 +57,9 @@ class NeuronSpec:
             raise ModelError(f"unknown neuron kind {self.kind!r}; expected one of {NEURON_KINDS}",
                              field="kind")
         if isinstance(self.levels, bool) or not isinstance(self.levels, (int, np.integer)) \
-                or not 1 <= int(self.levels) <= 255:
-            raise ModelError(f"expected an integer number of levels in [1, 255], got {self.levels!r}",
+                or not 1 <= int(self.levels) <= MAX_LEVELS:
+            raise ModelError(f"expected an integer number of levels in [1, {MAX_LEVELS}], got "
+                             f"{self.levels!r}",
                              field="levels")
         if not np.isfinite(self.vth) or self.vth <= 0:
             raise ModelError(f"expected a finite threshold vth > 0, got {self.vth!r}", field="vth")
