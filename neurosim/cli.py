@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from . import limits
@@ -61,14 +62,26 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):
+    """SIGTERM ends the command like Ctrl-C does: through its cleanup (no half-written output)."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:
+    if argv is None:  # the command line itself (not a call from Python)
+        signal.signal(signal.SIGTERM, _terminate)
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
     except SystemExit as exit_:  # a bad argument (printed on one line) or --help
         return int(exit_.code or 0)
+    if extra:
+        prog = f"neurosim {args.command}" if args.command else "neurosim"
+        print(f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see {prog} --help)",
+              file=sys.stderr)
+        return 2
     if args.version:
         from . import __version__
         print(f"neurosim {__version__}")

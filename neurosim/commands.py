@@ -12,7 +12,7 @@ import pandas as pd
 from .compiler import Widths, compile_graph
 from .model.io import load_model
 from .outputs import check_output
-from .options import LEVELS, SAMPLES, SEED, TIMESTEPS, add_max_memory
+from .options import LEVELS, SAMPLES, SEED, TIMESTEPS, add_max_memory, path
 
 SIM_COLUMNS = ["layer", "kind", "neurons", "events_in", "events_out", "synapse_visits",
                "potential_reads", "weight_reads", "acc_ops", "mac_ops"]
@@ -40,7 +40,7 @@ def simulate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--add-mode", choices=("forward", "merge"),
                    help="how residual adds move events (default: the profile's, else forward)")
     p.add_argument("--seed", type=SEED, default=0, help="seed for sampling inputs")
-    p.add_argument("--out", help="output directory for layers.csv, summary.json, energy.csv")
+    p.add_argument("--out", type=path, help="output directory for layers.csv, summary.json, energy.csv")
     p.add_argument("--force", action="store_true",
                    help="write into an existing --out that neurosim did not create, replacing "
                         "only the files neurosim writes (nothing else is touched)")

@@ -618,23 +618,24 @@ def stream_max_level(net: CompiledNetwork, source: str, input_max: int) -> int:
     return layer.max_out_level
 
 
-def _split(layer: Layer, limits) -> list[tuple[int, int]]:
-    """Balanced ranges of output channels, each within the core limits."""
+def _split(layer: Layer, limits, where: str) -> list[tuple[int, int]]:
+    """Balanced ranges of output channels, each within the core limits (``where``: the profile,
+    which errors name)."""
     c = layer.channels
     per_channel_neurons = layer.neurons // c
     per_channel_weights = weight_words_per_channel(layer)
     fit = c
     if limits.max_neurons is not None:
         if per_channel_neurons > limits.max_neurons:
-            raise CompileError(f"one output channel needs {per_channel_neurons} potentials but a "
-                               f"core holds max_neurons={limits.max_neurons}; raise "
-                               "core.max_neurons", layer.name)
+            raise CompileError(f"{layer.name}: one output channel needs {per_channel_neurons} "
+                               f"potentials but a core holds max_neurons={limits.max_neurons}; "
+                               "raise core.max_neurons", where, "core.max_neurons")
         fit = min(fit, limits.max_neurons // per_channel_neurons)
     if limits.max_weights is not None and per_channel_weights:
         if per_channel_weights > limits.max_weights:
-            raise CompileError(f"one output channel needs {per_channel_weights} weight words but a "
-                               f"core holds max_weights={limits.max_weights}; raise "
-                               "core.max_weights", layer.name)
+            raise CompileError(f"{layer.name}: one output channel needs {per_channel_weights} "
+                               f"weight words but a core holds max_weights={limits.max_weights}; "
+                               "raise core.max_weights", where, "core.max_weights")
         fit = min(fit, limits.max_weights // per_channel_weights)
     k = -(-c // fit)
     edges = [i * c // k for i in range(k + 1)]
@@ -650,13 +651,14 @@ def map_to_cores(net: CompiledNetwork, profile, input_max: int = 255) -> MappedN
     cores, or an input FIFO too small for its virtual channels, raises CompileError.
     """
     limits, widths = profile.core, net.widths
-    ranges = {layer.name: _split(layer, limits) for layer in net.layers}
+    where = getattr(profile, "path", None) or profile.name
+    ranges = {layer.name: _split(layer, limits, where) for layer in net.layers}
     n_cores = sum(len(r) for r in ranges.values())
     if limits.max_cores is not None and n_cores > limits.max_cores:
         per_layer = ", ".join(f"{k}: {len(v)}" for k, v in ranges.items() if len(v) > 1)
         raise CompileError(f"the network needs {n_cores} cores but the profile has max_cores="
                            f"{limits.max_cores}" + (f" (split layers {per_layer})" if per_layer
-                                                    else ""), net.name, "core.max_cores")
+                                                    else ""), where, "core.max_cores")
     topology = profile.noc.topology
     width = profile.noc.mesh_width or max(1, math.ceil(math.sqrt(n_cores)))
     mesh = (width, -(-n_cores // width))
@@ -677,7 +679,7 @@ def map_to_cores(net: CompiledNetwork, profile, input_max: int = 255) -> MappedN
         if profile.fifo_depth < feeders[layer.name]:
             raise CompileError(f"fifo_depth={profile.fifo_depth} cannot give each of the "
                                f"{feeders[layer.name]} source cores of layer {layer.name!r} a "
-                               "FIFO channel; raise fifo_depth", net.name, "fifo_depth")
+                               "FIFO channel; raise fifo_depth", where, "fifo_depth")
         per_channel = layer.neurons // layer.channels
         wpc = weight_words_per_channel(layer)
         for c0, c1 in ranges[layer.name]:

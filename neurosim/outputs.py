@@ -144,9 +144,17 @@ def _running(pid: int) -> bool:
     return True
 
 
+def _empty(directory: Path) -> bool:
+    try:
+        return next(directory.iterdir(), None) is None
+    except OSError:
+        return False
+
+
 def clean_leftovers(parent: Path, name: str) -> list[Path]:
     """Remove ``.NAME.tmp.PID.*`` and ``.NAME.old.PID.*`` directories in ``parent`` that hold the
-    marker and whose process no longer runs; returns what was removed."""
+    marker (or nothing at all: a process killed before it wrote the marker) and whose process
+    no longer runs; returns what was removed."""
     removed = []
     prefixes = (f".{name}.tmp.", f".{name}.old.")
     try:
@@ -159,7 +167,8 @@ def clean_leftovers(parent: Path, name: str) -> list[Path]:
             continue
         match = _LEFTOVER.fullmatch(entry.name[len(prefix):])
         if (match is None or entry.is_symlink() or not entry.is_dir()
-                or read_marker(entry) is None or _running(int(match["pid"]))):
+                or not (read_marker(entry) is not None or _empty(entry))
+                or _running(int(match["pid"]))):
             continue
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry)

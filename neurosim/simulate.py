@@ -24,6 +24,7 @@ from .data import Dataset, load_inputs, stratified_indices
 from .errors import InputError, NeurosimError
 from .model.graph import Graph
 from .model.io import load_model
+from .model.neurons import MAX_LEVELS
 from . import limits
 from .outputs import atomic_dir, write_json
 from .reference import RunResult, check_inputs
@@ -148,6 +149,33 @@ def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed
     return data
 
 
+def run_notes(net: CompiledNetwork, result: RunResult) -> list[str]:
+    """What a user should know about a finished run that is valid but unusual: weights or
+    biases clipped to the word width, potentials that saturated, an output that never fired
+    or whose logits tie on every input (every prediction then is class 0)."""
+    notes = []
+    for name, info in net.quantisation.items():
+        for what in ("weights", "biases"):
+            clipped = info.get(f"{what}_clipped", 0)
+            if clipped:
+                notes.append(f"layer {name!r}: {clipped} {what} clipped to the "
+                             f"{getattr(net.widths, what)}-bit word")
+    table = result.counts.table()
+    for row in table[table.saturations > 0].itertuples():
+        notes.append(f"layer {row.layer!r}: potentials saturated {row.saturations} times "
+                     f"(the {net.widths.potentials}-bit word)")
+    out, logits = net.output_layer, result.logits
+    if len(logits) and out.mode != "readout" and not logits.any():
+        notes.append(f"the output layer {out.name!r} never fired on any of the {len(logits)} "
+                     "inputs: every prediction is class 0")
+    elif len(logits) and logits.shape[1] > 1:
+        top = logits.max(axis=1, keepdims=True)
+        if np.all((logits == top).sum(axis=1) > 1):
+            notes.append(f"the output layer {out.name!r} gives tied logits on every input: "
+                         "the predictions (the first of the tied classes) mean nothing")
+    return notes
+
+
 def check_labels(data: Dataset, classes: int) -> None:
     """Labels must name one of the model's classes (-1: unlabeled)."""
     labels = data.labels
@@ -208,8 +236,8 @@ def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, s
     where = str(model_path) if model_path else graph.name
     if levels is not None:
         if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) \
-                or not 1 <= levels <= 255:
-            raise InputError(f"expected N in [1, 255], got {levels!r}", "levels")
+                or not 1 <= levels <= MAX_LEVELS:
+            raise InputError(f"expected N in [1, {MAX_LEVELS}], got {levels!r}", "levels")
         graph = graph.with_levels(levels)
     if timesteps is not None:
         if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) \
@@ -248,10 +276,7 @@ def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, s
     if "import" in graph.meta:  # an imported model: its source, dialect and fallback notes
         settings["import"] = graph.meta["import"]
     sim = Simulation(graph, net, result, settings, float_acc, profile, notes=notes)
-    out = net.output_layer
-    if out.mode != "readout" and len(data) and not result.logits.any():
-        notes.append(f"the output layer {out.name!r} never fired on any of the {len(data)} "
-                     "inputs: every prediction is class 0")
+    notes += run_notes(net, result)
     if "cores" in result.timing:
         import pandas as pd
         cores = pd.DataFrame(result.timing["cores"])

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError, NeurosimError
+from ..options import SAMPLES, path
 from .loader import load_profile
 from .schema import SCHEMA
 
@@ -65,7 +66,8 @@ def profiles_main(args) -> int:
         try:
             profile = load_profile(path)
         except NeurosimError as err:
-            failed.append(f"{path}: invalid: {err}")
+            field = f"{err.field}: " if err.field else ""
+            failed.append(f"neurosim profiles: error: {path}: {field}{err.message}")
             continue
         profiles.append(profile)
         rows.append(profile_row(profile))
@@ -95,14 +97,14 @@ def paper_tables_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--code-hw", default=str(DEFAULT_DIR / "leat_code_45nm.yaml"),
                    help="the LEAT code's literal profile, shown beside it in the ANN section "
                         "('' to skip)")
-    p.add_argument("--out", default="reports/paper_tables.md", help="report to write")
+    p.add_argument("--out", type=path, default="reports/paper_tables.md", help="report to write")
     p.add_argument("--force", action="store_true",
                    help="replace an existing --out file that paper-tables did not write")
     p.add_argument("--models", default="models",
                    help="directory of trained models: every VGG16 there is simulated")
     p.add_argument("--input", help="inputs for the trained models (default: each model's "
                                    "samples.npz)")
-    p.add_argument("--samples", type=int, default=paper.TRAINED_SAMPLES,
+    p.add_argument("--samples", type=SAMPLES, default=paper.TRAINED_SAMPLES,
                    help="CIFAR-10 test images per trained model (stratified; 500: all of a "
                         "shipped samples.npz)")
     p.add_argument("--engine", choices=("reference", "event"), default="reference")

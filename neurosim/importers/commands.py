@@ -8,6 +8,8 @@ import warnings
 from pathlib import Path
 
 from ..outputs import check_output
+from ..errors import ConversionError
+from ..options import path
 from .dialects import DIALECTS
 
 
@@ -17,7 +19,7 @@ def import_nir_arguments(p: argparse.ArgumentParser) -> None:
                                      "(without one, the dialect's defaults are used)")
     p.add_argument("--dialect", choices=sorted(DIALECTS),
                    help="framework that wrote the file, if no side-car names it")
-    p.add_argument("-o", "--out", required=True, help="model directory to write")
+    p.add_argument("-o", "--out", type=path, required=True, help="model directory to write")
     p.add_argument("--force", action="store_true",
                    help="write manifest.yaml and weights.npz into an existing directory that "
                         "neurosim did not create (nothing else is touched)")
@@ -29,16 +31,24 @@ def import_nir_main(args) -> int:
 
     check_output(args.out, "model", args.force)
     source = Path(args.file)
-    if args.sidecar is None and source.with_suffix(".yaml").is_file():
-        print(f"warning: {source.with_suffix('.yaml')} exists beside the file; pass --sidecar to "
-              "use it", file=sys.stderr)
+    shown = []  # printed once the model is written: a failed import prints its error alone
+    beside = source.with_suffix(".yaml")
+    hint = ""
+    if args.sidecar is None and beside.is_file():
+        hint = f"{beside} exists beside the file; pass --sidecar to use it"
+        shown.append(hint)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NirImportWarning)
-        graph = import_nir(source, sidecar=args.sidecar, dialect=args.dialect)
-    for w in caught:
-        if issubclass(w.category, NirImportWarning):
-            print(f"warning: {w.message}", file=sys.stderr)
+        try:
+            graph = import_nir(source, sidecar=args.sidecar, dialect=args.dialect)
+        except ConversionError as err:
+            if not hint:
+                raise
+            raise ConversionError(f"{err.message} ({hint})", err.where, err.field) from None
+    shown += [str(w.message) for w in caught if issubclass(w.category, NirImportWarning)]
     save_model(graph, args.out, force=args.force, command="neurosim import-nir")
+    for message in shown:
+        print(f"warning: {message}", file=sys.stderr)
     info = graph.meta["import"]
     levels = sorted({n.spec.levels for n in graph.neurons()})
     print(f"imported {source} (dialect {info['dialect']}, written by nir {info['nir_version']}): "
@@ -50,7 +60,7 @@ def import_nir_main(args) -> int:
 
 def export_nir_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model directory (manifest.yaml + weights.npz)")
-    p.add_argument("-o", "--out", required=True, help="NIR file to write (FILE.nir)")
+    p.add_argument("-o", "--out", type=path, required=True, help="NIR file to write (FILE.nir)")
     p.add_argument("--sidecar", help="side-car to write (default: FILE.yaml beside FILE.nir)")
     p.add_argument("--force", action="store_true",
                    help="replace an existing NIR file or side-car that export-nir did not write")

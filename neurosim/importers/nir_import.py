@@ -151,6 +151,9 @@ class _Importer:
         warnings.warn(f"{self.where}: {message}", NirImportWarning, stacklevel=4)
 
     def fail(self, message: str, node: str | None = None):
+        if self.car.input_shape and self.car.path:  # a shape clash may be the side-car's doing
+            message += (f" (the side-car {self.car.path} sets input_shape "
+                        f"{list(self.car.input_shape)})")
         raise ConversionError(message, self.where, node)
 
     def fresh(self, name: str) -> str:

@@ -67,16 +67,21 @@ def _text(value) -> str:
     return value.decode("utf8") if isinstance(value, bytes) else str(value)
 
 
-def probe(path, timeout: float = PROBE_TIMEOUT_S) -> None:
+def probe(path, timeout: float | None = None) -> None:
     """Read ``path`` in a child process (``python -m neurosim.importers.nir_read FILE``) with
     a time limit and the memory limit: a file that makes h5py hang or crash fails here, as one
     ConversionError, instead of hanging the command."""
     where = str(path)
     limit = limits.memory_limit()
+    timeout = PROBE_TIMEOUT_S if timeout is None else timeout
 
     def bound_memory():  # in the child, before it starts: address space ≤ the memory limit
         import resource
-        resource.setrlimit(resource.RLIMIT_AS, (limit + 2 ** 30, limit + 2 ** 30))
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = limit + 2 ** 30  # the interpreter and h5py themselves take some
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)  # never above a hard limit set by the user (ulimit -v)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     try:

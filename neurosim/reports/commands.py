@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError, OutputError
+from ..limits import MAX_TIMESTEPS
+from ..model.neurons import MAX_LEVELS
+from ..options import SAMPLES, SEED, add_max_memory, integer, path
 from ..outputs import (atomic_dir, check_output, clean_leftovers, plan_output, publish,
                        temp_dir, write_marker)
 from .runs import load_run
@@ -55,7 +58,7 @@ def check_out(out, kind: str, inputs, force: bool) -> None:
 def report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="DIR",
                    help="a run directory written by `neurosim simulate --out`")
-    p.add_argument("--out", help="write the report here instead of into DIR")
+    p.add_argument("--out", type=path, help="write the report here instead of into DIR")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--quiet", action="store_true", help="do not print the tables")
 
@@ -86,7 +89,7 @@ def compare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", metavar="DIR", nargs="+", help="run directories (the first is the "
                                                            "baseline of relative differences)")
     p.add_argument("--labels", help="comma-separated names for the runs (default: network names)")
-    p.add_argument("--out", help="write comparison.md/.html, tables and figures here")
+    p.add_argument("--out", type=path, help="write comparison.md/.html, tables and figures here")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--quiet", action="store_true", help="do not print the table")
 
@@ -124,15 +127,17 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-T", "--timesteps", default="1", help="timesteps, e.g. 1,2,4,8")
     p.add_argument("--axes", action="store_true",
                    help="run N at T=1 and T at N=1 (the paper's Figure 7) instead of every pair")
-    p.add_argument("--out", required=True, help="output directory (runs/ plus the report)")
+    p.add_argument("--out", type=path, required=True, help="output directory (runs/ plus the report)")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--input", help="inputs (default: each model's samples.npz)")
-    p.add_argument("--samples", type=int, help="a stratified subset of this many inputs")
+    p.add_argument("--samples", type=SAMPLES, help="a stratified subset of this many inputs")
     p.add_argument("--engine", choices=("event", "reference"), default=None,
                    help="event-driven engine (default when available) or dense reference")
     p.add_argument("--add-mode", choices=("forward", "merge"), help="residual add mode")
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling inputs")
-    p.add_argument("--jobs", type=int, help="parallel runs (default: the available cores)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed for sampling inputs")
+    p.add_argument("--jobs", type=integer(1, None, "number of jobs"),
+                   help="parallel runs (default: the available cores)")
+    add_max_memory(p)
     p.add_argument("--no-float", action="store_true", help="skip the float-model accuracy runs")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
 
@@ -141,12 +146,8 @@ def sweep_main(args) -> int:
     from ..model.io import load_model
     from . import sweep
 
-    levels = sweep.parse_values(args.levels, "-N")
-    timesteps = sweep.parse_values(args.timesteps, "-T")
-    if args.jobs is not None and args.jobs < 1:
-        raise InputError(f"expected a positive integer, got {args.jobs}", "--jobs")
-    if args.samples is not None and args.samples < 1:
-        raise InputError(f"expected a positive integer, got {args.samples}", "--samples")
+    levels = sweep.parse_values(args.levels, "-N", MAX_LEVELS)
+    timesteps = sweep.parse_values(args.timesteps, "-T", MAX_TIMESTEPS)
     for model in args.models:
         load_model(model)  # fail here, with the model's own message, not in a worker
     check_out(args.out, "sweep", args.models, args.force)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ..errors import NeurosimError
 from ..model.io import load_model
+from ..options import SAMPLES, integer
 from ..outputs import atomic_dir, atomic_file, check_file, check_output, head_of
 from . import compare, figures, paper, sweep
 from . import html as page
@@ -447,9 +448,9 @@ def main(argv=None) -> int:
     p.add_argument("--models", default="models", help="folder of shipped models")
     p.add_argument("--hw", help="hardware profile (default: the one hw_configs/*paper*.yaml)")
     p.add_argument("--out", default="reports", help="where the reports go")
-    p.add_argument("--samples", type=int, default=100,
+    p.add_argument("--samples", type=SAMPLES, default=100,
                    help="stratified inputs per run from each model's samples.npz (default 100)")
-    p.add_argument("--jobs", type=int, help="parallel runs in the sweep (default: all cores)")
+    p.add_argument("--jobs", type=integer(1, None, "number of jobs"), help="parallel runs in the sweep (default: all cores)")
     p.add_argument("--engine", choices=("event", "reference"), default=None)
     p.add_argument("--force", action="store_true",
                    help="write into report directories neurosim did not create (deleting nothing)")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..limits import MAX_TIMESTEPS
 from . import figures
 from . import html as page
 from .run_report import provenance
@@ -69,24 +70,22 @@ def default_engine() -> str:
     return "event"
 
 
-def parse_values(text: str, option: str) -> list[int]:
-    """'1,2,4,8' or '1-4' or '1-4,8' → sorted distinct positive integers."""
+def parse_values(text: str, option: str, top: int = MAX_TIMESTEPS) -> list[int]:
+    """'1,2,4,8' or '1-4' or '1-4,8' → sorted distinct integers in [1, top] (each range is
+    checked before it is expanded)."""
     values: set[int] = set()
     for part in str(text).split(","):
         part = part.strip()
         try:
-            if "-" in part:
-                lo, hi = (int(p) for p in part.split("-", 1))
-                if lo > hi:
-                    raise ValueError
-                values.update(range(lo, hi + 1))
-            else:
-                values.add(int(part))
+            lo, hi = (int(p) for p in part.split("-", 1)) if "-" in part[1:] else \
+                (int(part), int(part))
         except ValueError:
             raise InputError(f"expected comma-separated positive integers or ranges like 1-8, "
                              f"got {text!r}", option) from None
-    if not values or min(values) < 1:
-        raise InputError(f"expected positive integers, got {text!r}", option)
+        if not 1 <= lo <= hi <= top:
+            raise InputError(f"expected positive integers up to {top} (or ranges low-high), "
+                             f"got {part!r}", option)
+        values.update(range(lo, hi + 1))
     return sorted(values)
 
 

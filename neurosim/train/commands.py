@@ -14,34 +14,38 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..outputs import check_output
+from ..options import LEVELS, SAMPLES, SEED, TIMESTEPS, integer, path, positive_number
 from .config import ARCHS, DATASETS, NEURONS
 
 
 def train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", required=True, choices=ARCHS)
     p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
-    p.add_argument("--levels", "-N", type=int, default=4, help="levels N per timestep")
-    p.add_argument("--timesteps", "-T", type=int, default=1, help="timesteps T")
-    p.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    p.add_argument("--levels", "-N", type=LEVELS, default=4, help="levels N per timestep")
+    p.add_argument("--timesteps", "-T", type=TIMESTEPS, default=1, help="timesteps T")
+    p.add_argument("--width", type=positive_number("width"), default=1.0,
+                   help="channel width multiplier")
     p.add_argument("--neuron", choices=NEURONS, default="if",
                    help="if: the paper's (multi-level) IF; s3nn: single-step binary (N=1, T=1)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=integer(1, None, "number of epochs"), default=10)
+    p.add_argument("--batch-size", type=integer(1, None, "batch size"), default=128)
     p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", type=positive_number("learning rate"), default=None,
                    help="peak learning rate (default 0.1 for SGD, 1e-3 for AdamW)")
-    p.add_argument("--weight-decay", type=float, default=None,
-                   help="default 5e-4 for SGD, 0.05 for AdamW")
-    p.add_argument("--alpha", type=float, default=5.0, help="sigmoid surrogate sharpness α")
-    p.add_argument("--clip-grad", type=float, default=5.0, metavar="NORM",
+    p.add_argument("--weight-decay", type=positive_number("weight decay", zero=True),
+                   default=None, help="default 5e-4 for SGD, 0.05 for AdamW")
+    p.add_argument("--alpha", type=positive_number("surrogate sharpness"), default=5.0,
+                   help="sigmoid surrogate sharpness α")
+    p.add_argument("--clip-grad", type=positive_number("norm", zero=True), default=5.0,
+                   metavar="NORM",
                    help="clip the gradient norm (0: off). At initialisation VGG16's gradient "
                         "norm is about 50: unclipped, the first SGD steps can silence every "
                         "neuron for good (N=8 does not recover); later norms stay near 1")
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="fine-tune: start from this model directory's weights (same "
                         "architecture, width and dataset; N and T may differ)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="model directory to export to")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--out", type=path, required=True, help="model directory to export to")
     p.add_argument("--force", action="store_true",
                    help="write manifest.yaml, weights.npz and samples.npz into an existing "
                         "directory neurosim did not create (nothing else in it is touched)")
@@ -49,24 +53,24 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkpoint file written after every epoch (default: "
                         "$NEUROSIM_CACHE/ckpt/<model name>.pt, outside the repository)")
     p.add_argument("--resume", default=None, help="resume from this checkpoint")
-    p.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
+    p.add_argument("--stop-after", type=integer(1, None, "epoch"), default=None, metavar="EPOCH",
                    help="stop after this epoch of the schedule and export nothing (runs with a "
                         "time limit: resume later with --resume)")
     p.add_argument("--data-root", default=None, help="dataset directory (default: the shared "
                    "CIFAR-10 copy / Debian's Fashion-MNIST)")
     p.add_argument("--cache", default=None, help="where decoded training images are cached")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--train-limit", type=int, default=None,
+    p.add_argument("--threads", type=integer(1, 1024, "number of threads"), default=None, help="torch CPU threads")
+    p.add_argument("--train-limit", type=SAMPLES, default=None,
                    help="train on this many training images only (quick tests)")
-    p.add_argument("--test-limit", type=int, default=None,
+    p.add_argument("--test-limit", type=SAMPLES, default=None,
                    help="evaluate on this many stratified test images only (quick tests)")
-    p.add_argument("--samples", type=int, default=500,
+    p.add_argument("--samples", type=SAMPLES, default=500,
                    help="test images shipped in MODEL/samples.npz")
-    p.add_argument("--agreement-samples", type=int, default=500,
+    p.add_argument("--agreement-samples", type=SAMPLES, default=500,
                    help="test images on which neurosim's float reference is compared with torch")
-    p.add_argument("--quantised-samples", type=int, default=None,
+    p.add_argument("--quantised-samples", type=SAMPLES, default=None,
                    help="test images for the quantised accuracy (default: the whole test set)")
-    p.add_argument("--bn-recalibrate", type=int, default=10000, metavar="IMAGES",
+    p.add_argument("--bn-recalibrate", type=integer(0, None, "number of images"), default=10000, metavar="IMAGES",
                    help="before export, recompute BatchNorm statistics over this many "
                         "unaugmented training images; kept if they classify 5000 other "
                         "training images better than the running averages (0: keep those)")

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from ..model.io import read_manifest
+from ..options import SAMPLES
 from ..outputs import atomic_file, check_file, head_of
 from .data import CIFAR10_DIR
 
@@ -169,7 +170,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default="models")
     p.add_argument("--out", default="reports/models.md")
     p.add_argument("--inputs", default=str(CIFAR10_DIR / "cifar10_test_q75.npz"))
-    p.add_argument("--samples", type=int, default=None, help="test images (default: all)")
+    p.add_argument("--samples", type=SAMPLES, default=None, help="test images (default: all)")
     p.add_argument("--force", action="store_true", help="replace --out even if this command "
                                                         "did not write it")
     args = p.parse_args(argv)
