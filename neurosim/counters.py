@@ -29,6 +29,7 @@ Counts are exact integers, kept per layer and per timestep as an int64 array.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -234,3 +235,25 @@ class RunCounts:
             out.append(f"{self.layers[li]} t={t} {COUNT_FIELDS[fi]}: "
                        f"{self.data[li, t, fi]} != {other.data[li, t, fi]}")
         return out
+
+
+@dataclass
+class RunResult:
+    """What a simulation returns: logits, per-layer output levels (if recorded) and counts."""
+
+    net: CompiledNetwork
+    counts: RunCounts
+    logits: np.ndarray  # (B, classes) float64
+    levels: dict[str, np.ndarray] = field(default_factory=dict)  # name → (T, B, *out_shape)
+    labels: np.ndarray | None = None
+    timing: dict = field(default_factory=dict)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return np.argmax(self.logits, axis=1)
+
+    @property
+    def accuracy(self) -> float | None:
+        if self.labels is None or len(self.labels) == 0:
+            return None
+        return float(np.mean(self.predictions == self.labels))

@@ -64,7 +64,6 @@ def stratified_indices(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
 
 
 MAX_LABEL = 2 ** 31 - 1
-MAX_VALUE = 2 ** 31 - 1  # input values (pixels, event counts) travel as int32 events
 MAX_SENSOR = 2 ** 16  # pixels along one side of an event sensor
 
 
@@ -184,8 +183,9 @@ def _frames(frames: np.ndarray, labels, where: str, key: str) -> Dataset:
         raise InputError(f"expected integer counts, got {frames.dtype}", where, key)
     if frames.size and frames.min() < 0:
         raise InputError(f"counts must be >= 0, got minimum {frames.min()}", where, key)
-    if frames.size and frames.max() > MAX_VALUE:
-        raise InputError(f"counts must be at most {MAX_VALUE}, got {frames.max()}", where, key)
+    if frames.size and frames.max() > limits.INPUT_VALUE_MAX:
+        raise InputError(f"counts must be at most {limits.INPUT_VALUE_MAX}, got {frames.max()}",
+                         where, key)
     return Dataset(frames, _labels(labels, len(frames), where), where, frames=True)
 
 

@@ -51,10 +51,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .compiler import CompiledNetwork, Layer, weight_words_per_channel
+from .compiler import CompiledNetwork, Layer, core_words, event_max_level
 from .counters import COUNT_FIELDS, F, RunCounts
 from .hardware.profile import Profile, levels_bits
-from .hardware.units import energy_text
+from .units import energy_text
 
 CATEGORIES = ("potentials", "weights", "bias", "inout", "synaptic", "addressing", "routing",
               "static")
@@ -62,7 +62,6 @@ ROW_NAMES = {"potentials": "Potentials", "weights": "Weights", "bias": "Bias", "
              "synaptic": "Synaptic ops", "addressing": "Addressing", "routing": "Routing",
              "static": "Static"}
 MEMORY_CATEGORIES = ("potentials", "weights", "bias", "inout")
-INPUT_MAX = 255
 
 
 # --- per-layer prices -------------------------------------------------------------------------
@@ -88,30 +87,21 @@ def _cores(net: CompiledNetwork, layer: Layer) -> list[tuple[float, int]]:
     return [(c.width / layer.channels, c.width) for c in cores]
 
 
-def event_max_level(net: CompiledNetwork, source: str) -> int | None:
-    """Largest value an event of stream ``source`` carries; None for the (analog) input."""
-    if source == net.input_name:
-        return None
-    layer = net.layer(source)
-    if layer.mode == "sum":
-        return sum(event_max_level(net, p.source) or INPUT_MAX for p in layer.projections)
-    return layer.max_out_level
-
-
 def layer_levels(net: CompiledNetwork, layer: Layer) -> int:
+    """N of the events the layer receives: the largest event value over its spike sources (the
+    analog input stream is priced as MACs, not by level)."""
     levels = [event_max_level(net, p.source) for p in layer.projections if not p.analog]
-    return max([v for v in levels if v is not None], default=1)
+    return max(levels, default=1)
 
 
 def layer_prices(net: CompiledNetwork, layer: Layer, profile: Profile) -> LayerPrices:
     """Per-access energies of the layer's memories, averaged over its cores by channel share
     (every event reaches each core's channels in proportion)."""
-    per_channel_neurons = layer.neurons // layer.channels
-    words = weight_words_per_channel(layer)
-    sizing = {"layer_weights": lambda ch: ch * words, "layer_neurons": lambda ch: ch *
-              per_channel_neurons, "layer_channels": lambda ch: ch,
-              "fifo_depth": lambda ch: profile.fifo_depth, "feature_map": lambda ch: ch *
-              per_channel_neurons, "fixed": lambda ch: 0}
+    sizing = {"layer_weights": lambda ch: core_words(layer, ch).weights,
+              "layer_neurons": lambda ch: core_words(layer, ch).potentials,
+              "layer_channels": lambda ch: ch,
+              "fifo_depth": lambda ch: profile.fifo_depth,
+              "feature_map": lambda ch: core_words(layer, ch).potentials, "fixed": lambda ch: 0}
     cores = _cores(net, layer)
     prices, sizes = {}, {}
     for name in ("weights", "potentials", "biases", "fifo"):

@@ -42,3 +42,16 @@ class ConversionError(NeurosimError):
 
 class OutputError(NeurosimError):
     """An output path cannot be written without losing something, or cannot be written at all."""
+
+
+class UnitError(NeurosimError):
+    """A physical quantity (energy, power, frequency, size) is not of the expected kind; the
+    message names the accepted units. Readers re-raise it with the file and field."""
+
+
+class KernelError(NeurosimError):
+    """A kernel was called with arrays that do not fit together (a bug in the caller)."""
+
+
+class EngineError(NeurosimError):
+    """The event simulation could not finish (a deadlock would be a bug in the engine)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .errors import NeurosimError
+from .errors import KernelError
 
 # One place for the jit options: no fastmath (integer potentials and counts must be exact), no
 # bounds checks in the hot loops (the wrappers validate shapes), compiled code cached on disk.
@@ -30,10 +30,6 @@ MODE_SPIKING, MODE_READOUT, MODE_SUM = 0, 1, 2
 MODES = {"spiking": MODE_SPIKING, "readout": MODE_READOUT, "sum": MODE_SUM}
 POOL_MAX, POOL_SUM = 0, 1
 POOLS = {"max": POOL_MAX, "sum": POOL_SUM}
-
-
-class KernelError(NeurosimError):
-    """A kernel was called with arrays that do not fit together (a bug in the caller)."""
 
 
 def _check(cond: bool, what: str, message: str) -> None:

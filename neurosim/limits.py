@@ -24,10 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, UnitError
+from .units import parse
 
 DEFAULT_FRACTION = 0.8  # of the machine's memory
 MAX_TIMESTEPS = 1024  # T of a run: beyond any trained SNN (DVS nets use tens)
+INPUT_VALUE_MAX = 2 ** 31 - 1  # an input value (pixel, event count) travels as an int32 event
 BATCH = 64  # inputs the dense reference runs at once (reference.run's batch_size)
 BYTES_PER_PARAMETER = 40  # float32 graph + float64 terms + int64 quantised + float net + layouts
 BYTES_PER_NEURON = 24  # per input in flight: potential (int64), current, output stream
@@ -69,8 +71,6 @@ def max_memory(nbytes: int | None):
 
 def parse_size(text: str) -> int:
     """'8GiB', '500 MB', '2e9' → bytes (for --max-memory)."""
-    from .hardware.units import UnitError, parse
-
     try:
         value = parse(text if any(c.isalpha() for c in str(text)) else f"{text} B", "size")
     except UnitError as err:

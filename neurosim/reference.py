@@ -19,37 +19,10 @@ compiler.default_mapping: one core per layer) and counters.charge_routing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from .compiler import CompiledNetwork, Layer, Projection, default_mapping
-from .counters import RunCounts, charge_projection, charge_routing, charge_timestep
-from .errors import InputError
-
-INPUT_VALUE_MAX = 2 ** 31 - 1
-
-
-@dataclass
-class RunResult:
-    """What a simulation returns: logits, per-layer output levels (if recorded) and counts."""
-
-    net: CompiledNetwork
-    counts: RunCounts
-    logits: np.ndarray  # (B, classes) float64
-    levels: dict[str, np.ndarray] = field(default_factory=dict)  # name → (T, B, *out_shape)
-    labels: np.ndarray | None = None
-    timing: dict = field(default_factory=dict)
-
-    @property
-    def predictions(self) -> np.ndarray:
-        return np.argmax(self.logits, axis=1)
-
-    @property
-    def accuracy(self) -> float | None:
-        if self.labels is None or len(self.labels) == 0:
-            return None
-        return float(np.mean(self.predictions == self.labels))
+from .compiler import CompiledNetwork, Layer, Projection, check_inputs, default_mapping
+from .counters import RunCounts, RunResult, charge_projection, charge_routing, charge_timestep
 
 
 def conv_reach(in_size: int, kernel: int, stride: int, padding: int, out_size: int) -> np.ndarray:
@@ -142,34 +115,6 @@ def leak(layer: Layer, v: np.ndarray, integer: bool) -> np.ndarray:
     if integer:
         return (v * layer.decay) >> 16
     return v * layer.decay
-
-
-def check_inputs(net: CompiledNetwork, x: np.ndarray, timesteps: int,
-                 where: str = "inputs") -> np.ndarray:
-    """Validate a batch: (B, *input_shape) static, or (B, T, *input_shape) one frame per step.
-    ``where`` names the input file in errors."""
-    x = np.asarray(x)
-    shape = tuple(net.input_shape)
-    if x.ndim == len(shape) + 1 and x.shape[1:] == shape:
-        pass
-    elif x.ndim == len(shape) + 2 and x.shape[2:] == shape:
-        if x.shape[1] != timesteps:
-            raise InputError(f"has {x.shape[1]} frames per sample but the run has T={timesteps} "
-                             f"(run with T={x.shape[1]}: neurosim simulate -T {x.shape[1]})",
-                             where, "shape")
-    else:
-        raise InputError(f"expected shape (B, {', '.join(map(str, shape))}) or (B, T, ...), got "
-                         f"{x.shape}", where, "shape")
-    if not np.issubdtype(x.dtype, np.integer):
-        raise InputError(f"expected integer input values (pixels, event counts), got {x.dtype}; "
-                         f"quantise with the model's input scale {net.input_scale:g}", where,
-                         "dtype")
-    if x.size and x.min() < 0:
-        raise InputError(f"input values must be >= 0, got minimum {x.min()}", where, "values")
-    if x.size and x.max() > INPUT_VALUE_MAX:
-        raise InputError(f"input values must be at most {INPUT_VALUE_MAX} (events carry 32-bit "
-                         f"values), got {x.max()}", where, "values")
-    return x
 
 
 def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = None,

@@ -9,7 +9,7 @@ import pytest
 from neurosim import engine, reference
 from neurosim.compiler import compile_graph, map_to_cores
 from neurosim.counters import COUNT_FIELDS, F
-from neurosim.errors import InputError
+from neurosim.errors import EngineError, InputError
 from neurosim.hardware import CoreLimits, NoC, Profile, Timing
 from neurosim.model.builders import resnet18, small_convnet, small_resnet, vgg16
 from neurosim.model.graph import (Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear,
@@ -343,7 +343,7 @@ def test_a_stuck_simulation_is_an_error_not_a_hang(monkeypatch, rng):
 
     monkeypatch.setattr(core.Core, "send", silent)
     g = small_convnet(levels=2, timesteps=1, channels=(2, 2), input_shape=(1, 8, 8), hidden=4)
-    with pytest.raises(runner.EngineError, match=r"engine: the simulation stopped before every "
+    with pytest.raises(EngineError, match=r"engine: the simulation stopped before every "
                                                  r"input finished: core 1 \(conv2\) at frame 0"):
         engine.run(compile_graph(g), images(rng, g.input.shape, 2))
 

@@ -10,7 +10,8 @@ from conftest import REPO
 from neurosim.cli import main
 from neurosim.errors import ProfileError
 from neurosim.hardware import EnergyModel, Memory, Profile, load_profile
-from neurosim.hardware.units import UnitError, parse
+from neurosim.errors import UnitError
+from neurosim.units import parse
 
 SHIPPED = sorted((REPO / "hw_configs").glob("*.yaml"))
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from neurosim import kernels
-from neurosim.kernels import KernelError
+from neurosim.errors import KernelError
 
 
 # --- numpy twins ---------------------------------------------------------------------------------

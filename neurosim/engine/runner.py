@@ -8,17 +8,14 @@ from dataclasses import replace
 import numpy as np
 import simpy
 
-from ..compiler import CompiledNetwork, MappedNetwork, map_to_cores, stream_max_level
-from ..counters import F, RunCounts, charge_projection, charge_timestep
-from ..errors import NeurosimError
-from ..reference import RunResult, check_inputs
+from ..compiler import (CompiledNetwork, MappedNetwork, check_inputs, default_mapping,
+                        event_max_level, map_to_cores)
+from ..counters import (COUNT_FIELDS, F, RunCounts, RunResult, charge_projection,
+                        charge_timestep)
+from ..errors import EngineError
 from .core import Core, SharedSynapses
 from .fifo import Channel
 from .source import InputPort
-
-
-class EngineError(NeurosimError):
-    """The simulation could not finish (a deadlock would be a bug in the engine)."""
 
 
 class Stopwatch:
@@ -59,7 +56,7 @@ class RunState:
         input_max = int(inputs.max()) if inputs.size else 0
         self.max_level = {net.input_name: input_max}
         for layer in net.layers:
-            self.max_level[layer.name] = stream_max_level(net, layer.name, input_max)
+            self.max_level[layer.name] = event_max_level(net, layer.name, input_max)
         out = net.output_layer
         self.output = out
         if out.mode == "readout":
@@ -175,8 +172,6 @@ def _counts(net: MappedNetwork, cores: list[Core], samples: int, timesteps: int)
 
 
 def _core_rows(net: MappedNetwork, cores: list[Core], per_core: np.ndarray, makespan: float):
-    from ..counters import COUNT_FIELDS
-
     rows = []
     for core in cores:
         totals = per_core[core.index].sum(axis=0)
@@ -213,23 +208,22 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
     network already placed by compiler.map_to_cores keeps its placement. batch_size: how many
     inputs may be in flight in the pipeline at once.
     """
-    from ..hardware.profile import Profile
-
     wall_start = time.perf_counter()
     timesteps = timesteps or net.timesteps
     inputs = check_inputs(net, inputs, timesteps)
-    if inputs.size and int(inputs.max()) > np.iinfo(np.int32).max:
-        raise NeurosimError("input values must fit in 32 bits", "inputs", "values")
-    profile = profile if profile is not None else Profile("default")
-    mapped = net if isinstance(net, MappedNetwork) else map_to_cores(net, profile)
-    timing = profile.timing
+    if isinstance(net, MappedNetwork):
+        mapped = net
+    else:
+        mapped = map_to_cores(net, profile) if profile is not None else default_mapping(net)
+    timing = profile.timing if profile is not None else mapped.timing
+    noc = profile.noc if profile is not None else mapped.noc
     env = simpy.Environment()
     state = RunState(env, mapped, inputs, timesteps, record, progress, batch_size)
     shared = _shared_synapses(mapped, state)
     cores = [Core(env, spec, mapped.layer(spec.layer), mapped, timing, state,
                   shared.get(spec.layer)) for spec in mapped.cores]
     port = InputPort(env, state, timing)
-    _wire(env, mapped, cores, port, profile.noc)
+    _wire(env, mapped, cores, port, noc)
     watch = Stopwatch()
     for core in cores:
         env.process(watch.timed(core.process()))

@@ -2,7 +2,7 @@
 
 from .loader import load_profile, profile_from_data
 from .profile import (CoreLimits, EnergyModel, Memory, NoC, Operations, Policies, Profile,
-                      Timing)
+                      Timing, Widths)
 
 __all__ = ["CoreLimits", "EnergyModel", "Memory", "NoC", "Operations", "Policies", "Profile",
-           "Timing", "load_profile", "profile_from_data"]
+           "Timing", "Widths", "load_profile", "profile_from_data"]

@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..compiler import Widths
 from .. import safe_yaml
-from ..errors import CompileError, ProfileError
+from ..errors import CompileError, ProfileError, UnitError
+from ..units import parse
 from . import schema
 from .profile import (MEMORIES, MEMORY_SIZES, CoreLimits, EnergyModel, Memory, NoC, Operations,
-                      Policies, Profile, Timing)
-from .units import UnitError, parse
+                      Policies, Profile, Timing, Widths)
 
 MAX_CLOCK_HZ = 100e9  # beyond any digital neuromorphic chip (Loihi: 1 GHz-class)
 MODEL_KEYS = {"linear": {"per_bit", "offset"}, "table": {"points", "access_bits"},

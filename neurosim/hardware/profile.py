@@ -16,8 +16,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..compiler import Widths
-from ..errors import ProfileError
+from ..errors import CompileError, ProfileError
+
+
+@dataclass(frozen=True)
+class Widths:
+    """Fixed-point word widths in bits (the paper's group uses 16 everywhere)."""
+
+    weights: int = 16
+    biases: int = 16
+    potentials: int = 16
+    headroom: int = 4  # potentials hold ±headroom·N·θ: the threshold is 2^⌊log2(vmax/(headroom·N))⌋
+
+    def __post_init__(self):
+        for name in ("weights", "biases", "potentials"):
+            bits = getattr(self, name)
+            if not isinstance(bits, int) or not 2 <= bits <= 32:
+                raise CompileError(f"expected an integer in [2, 32], got {bits!r}", "widths", name)
+        if not isinstance(self.headroom, int) or self.headroom < 1:
+            raise CompileError(f"expected an integer >= 1, got {self.headroom!r}", "widths",
+                               "headroom")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The schema checks structure: known keys, types, ranges, choices. Quantities with units
 (energies, power, clock, sizes) are typed "number or string" here and parsed by the loader, which
-knows the units (neurosim/hardware/units.py). ``neurosim profiles --schema`` prints this schema
+knows the units (neurosim/units.py). ``neurosim profiles --schema`` prints this schema
 for editors that validate YAML against JSON Schema.
 """
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 import re
 
+from .errors import UnitError
+
 ENERGY = {"fJ": 1e-3, "pJ": 1.0, "nJ": 1e3, "uJ": 1e6, "µJ": 1e6, "mJ": 1e9, "J": 1e12}
 POWER = {"pW": 1e-12, "nW": 1e-9, "uW": 1e-6, "µW": 1e-6, "mW": 1e-3, "W": 1.0}
 FREQUENCY = {"Hz": 1.0, "kHz": 1e3, "MHz": 1e6, "GHz": 1e9}
@@ -23,10 +25,6 @@ SIZE = {"B": 1, "KB": 1024, "KiB": 1024, "MB": 1024 ** 2, "MiB": 1024 ** 2, "GB"
 KINDS = {"energy": (ENERGY, "pJ"), "power": (POWER, "W"), "frequency": (FREQUENCY, "Hz"),
          "size": (SIZE, "bytes")}
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")
-
-
-class UnitError(ValueError):
-    """A value that is not a quantity of the expected kind; the message says what was expected."""
 
 
 def parse(value, kind: str) -> float:
