@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from .errors import KernelError
+from .model.neurons import DECAY_BITS
 
 # One place for the jit options: no fastmath (integer potentials and counts must be exact), no
 # bounds checks in the hot loops (the wrappers validate shapes), compiled code cached on disk.
@@ -173,7 +174,7 @@ def identity_scatter(acc, factor, idx, val, bounds, c0, visits, level_visits):
 def _leak_int(v, decay_q):
     flat = v.reshape(-1)
     for i in range(flat.shape[0]):
-        flat[i] = (flat[i] * decay_q) >> 16
+        flat[i] = (flat[i] * decay_q) >> DECAY_BITS
 
 
 @njit(**JIT)
@@ -275,7 +276,8 @@ def _fire(v, bias, has_bias, theta, levels, lo, hi, saturate, mode, reset_zero, 
 
 
 def fire(v, bias, theta, levels: int, v_range, mode: str, reset: str, z):
-    """Add the bias, saturate to ``v_range`` (integer mode), fire and reset, in place.
+    """Add the bias, saturate to ``v_range`` (integer mode), fire and reset, in place: the
+    jitted twin of neurosim.model.neurons' saturate, fire and reset (tests hold them equal).
 
     Writes levels into ``z`` (same shape as v, int32) and returns (neurons that fired,
     saturations). mode "readout" only saturates; "sum" emits v and clears it.

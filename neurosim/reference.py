@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .compiler import CompiledNetwork, Layer, Projection, check_inputs, default_mapping
+from .model import neurons
 from .counters import RunCounts, RunResult, charge_projection, charge_routing, charge_timestep
 
 
@@ -86,35 +87,23 @@ def pool(z: np.ndarray, layer: Layer) -> np.ndarray:
 
 
 def fire(layer: Layer, v: np.ndarray, integer: bool):
-    """Saturate, fire and reset one timestep: returns (new v, levels z, saturation count)."""
+    """Saturate, fire and reset one timestep (the rule of neurosim.model.neurons): returns
+    (new v, levels z, saturation count). A readout only saturates; a merge-mode adder emits its
+    sums and clears."""
     saturations = 0
     if integer and layer.v_range is not None:
-        lo, hi = layer.v_range
-        clipped = np.clip(v, lo, hi)
-        saturations = int(np.count_nonzero(clipped != v))
-        v = clipped
+        v, saturations = neurons.saturate(v, *layer.v_range)
     if layer.mode == "readout":
         return v, None, saturations
     if layer.mode == "sum":
         return np.zeros_like(v), v.copy(), saturations
-    theta = layer.threshold
-    z = np.clip(np.floor_divide(v, theta), 0, layer.levels)
-    if layer.spec.reset == "subtract":
-        v = v - z * theta
-    else:
-        v = np.where(z > 0, 0, v)
-    return v, z, saturations
+    z = neurons.fire(v, layer.threshold, layer.levels)
+    return neurons.reset(v, z, layer.threshold, layer.spec.reset), z, saturations
 
 
 def leak(layer: Layer, v: np.ndarray, integer: bool) -> np.ndarray:
-    """Decay before integration: v·decay (float) or ⌊v·decay_q / 2^16⌋ (integer)."""
-    if layer.spec.stateless:
-        return np.zeros_like(v)
-    if layer.spec.kind != "lif":
-        return v
-    if integer:
-        return (v * layer.decay) >> 16
-    return v * layer.decay
+    """Decay before integration (neurosim.model.neurons.leak with the compiled decay)."""
+    return neurons.leak(v, layer.spec, layer.decay)
 
 
 def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = None,

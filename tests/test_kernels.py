@@ -11,6 +11,7 @@ import pytest
 
 from neurosim import kernels
 from neurosim.errors import KernelError
+from neurosim.model import neurons
 
 
 # --- numpy twins ---------------------------------------------------------------------------------
@@ -44,18 +45,17 @@ def events_of(image):
 
 
 def twin_fire(v, bias, theta, levels, v_range, mode, reset):
+    """The kernel's fire stage by the one neuron rule (neurosim.model.neurons)."""
     v = v + (0 if bias is None else bias)
     sat = 0
     if v_range is not None:
-        clipped = np.clip(v, *v_range)
-        sat = int(np.count_nonzero(clipped != v))
-        v = clipped
+        v, sat = neurons.saturate(v, *v_range)
     if mode == "readout":
         return v, np.zeros(v.shape, np.int32), 0, sat
     if mode == "sum":
         return np.zeros_like(v), v.astype(np.int32), int(np.count_nonzero(v)), sat
-    z = np.clip(np.floor_divide(v, theta), 0, levels)
-    v = v - z * theta if reset == "subtract" else np.where(z > 0, 0, v)
+    z = neurons.fire(v, theta, levels)
+    v = neurons.reset(v, z, theta, reset)
     return v, z.astype(np.int32), int(np.count_nonzero(z)), sat
 
 
@@ -227,8 +227,9 @@ def test_integrate_float_rejects_shift():
 
 def test_leak_integer_and_stateless():
     v = np.array([[[100, -100, 7, -7]]], np.int64)
+    want = neurons.leak(v, neurons.lif(0.75), 49152)
     kernels.leak(v, "lif", 49152, False, True)  # decay 0.75: ⌊v·49152 / 2^16⌋
-    assert v.tolist() == [[[75, -75, 5, -6]]]
+    assert v.tolist() == [[[75, -75, 5, -6]]] == want.tolist()
     kernels.leak(v, "if", 65536, True, True)
     assert not v.any()
 

@@ -30,7 +30,7 @@ from ..errors import CompileError
 from ..hardware.profile import Widths
 from ..model.graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear,
                            MaxPool2d, Neuron)
-from ..model.neurons import NeuronSpec
+from ..model.neurons import NeuronSpec, decay_multiplier
 from .network import ADD_MODES, PIXEL_MAX, AddPoint, CompiledNetwork, Layer, Pool, Projection
 from .quantise import Quantiser
 
@@ -288,7 +288,7 @@ def compile_graph(graph: Graph, widths: Widths | None = None, integer: bool = Tr
     for d in drafts:
         if integer:
             weights, shifts, bias, threshold, s, _ = quant.quantise(d)
-            decay = int(round(d.spec.decay * 2 ** 16))
+            decay = decay_multiplier(d.spec)
             v_range = (-vlim, vlim - 1)
         else:
             weights = [t.weight for t in d.current.terms]

@@ -114,6 +114,33 @@ def barrier(levels: int = 4, vth: float = 1.0) -> NeuronSpec:
     return NeuronSpec(kind="if", levels=levels, vth=vth, barrier=True)
 
 
+DECAY_BITS = 16  # an integer LIF's decay is a multiplier of 2^-16
+
+
+def decay_multiplier(spec: NeuronSpec) -> int:
+    """The fixed-point decay of an integer LIF population: round(decay · 2^DECAY_BITS)."""
+    return int(round(spec.decay * 2 ** DECAY_BITS))
+
+
+def leak(v, spec: NeuronSpec, decay=None):
+    """v before this timestep's input: 0 (stateless), v (IF), v·decay (float LIF) or
+    ⌊v·decay_q / 2^16⌋ (integer LIF; ``decay`` the multiplier, default decay_multiplier)."""
+    if spec.stateless:
+        return np.zeros_like(v)
+    if spec.kind != "lif":
+        return v
+    if np.issubdtype(np.asarray(v).dtype, np.integer):
+        q = decay_multiplier(spec) if decay is None else int(decay)
+        return (v * q) >> DECAY_BITS
+    return v * (spec.decay if decay is None else decay)
+
+
+def saturate(v, lo, hi):
+    """Clip v to the potential word [lo, hi] once, when it is read to fire: (v, clipped count)."""
+    clipped = np.clip(v, lo, hi)
+    return clipped, int(np.count_nonzero(clipped != v))
+
+
 def fire(v, theta, levels):
     """z = clip(floor(v / θ), 0, N): the level emitted for potential v (fires on equality)."""
     return np.clip(np.floor_divide(v, theta), 0, levels)
@@ -126,15 +153,16 @@ def reset(v, z, theta, mode: str):
     return np.where(z > 0, np.zeros_like(v), v)
 
 
-def step(v, current, spec: NeuronSpec, theta=None):
-    """One timestep of a population in float arithmetic: returns (new v, levels z).
+def step(v, current, spec: NeuronSpec, theta=None, decay=None, v_range=None):
+    """One timestep of a population, the rule in this module's docstring in order: leak,
+    integrate, saturate (``v_range``, integer potentials), fire, reset. Returns (new v, z).
 
-    ``theta`` overrides spec.theta (the compiled integer threshold uses its own units).
-    """
+    ``theta`` and ``decay`` override spec.theta and the decay (the compiled integer network
+    uses its own units); the same code runs float and integer arrays."""
     theta = spec.theta if theta is None else theta
-    if spec.stateless:
-        v = np.zeros_like(v)
-    v = v * spec.decay + current
+    v = leak(v, spec, decay) + current
+    if v_range is not None:
+        v, _ = saturate(v, *v_range)
     z = fire(v, theta, spec.levels)
     return reset(v, z, theta, spec.reset), z
 
