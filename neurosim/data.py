@@ -12,7 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +33,15 @@ class Dataset:
     labels: np.ndarray  # (N,) int64; -1 where unknown
     source: str
     frames: bool = False
+    notes: list = field(default_factory=list)  # what loading decided, for the run's notes
 
     def __len__(self):
         return len(self.inputs)
 
     def subset(self, indices) -> "Dataset":
         idx = np.asarray(indices, np.int64)
-        return Dataset(self.inputs[idx], self.labels[idx], self.source, self.frames)
+        return Dataset(self.inputs[idx], self.labels[idx], self.source, self.frames,
+                       list(self.notes))
 
 
 def stratified_indices(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:

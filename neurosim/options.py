@@ -1,14 +1,32 @@
-"""Argument types and options shared by the commands: bad values are refused by argparse in one
-line that names the option (``neurosim simulate: error: argument --seed: expected an integer
->= 0, got '-1'``), before any work starts."""
+"""What the commands share: the Command record, argument types and options. Bad values are
+refused by argparse in one line that names the option (``neurosim simulate: error: argument
+--seed: expected a non-negative integer seed, got '-1'``), before any work starts."""
 
 from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 from . import limits
 from .model.neurons import MAX_LEVELS
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``neurosim`` subcommand: its name, one line of help, and its two functions.
+    ``run`` imports what the command needs when it runs, so a missing optional extra (torch,
+    nir) breaks only its own command and ``neurosim --help`` stays fast."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+FORCE_HELP = ("write into an existing --out that neurosim did not create, replacing only the "
+              "files neurosim writes (nothing else is touched)")
 
 
 def integer(lo: int, hi: int | None = None, what: str = "integer"):

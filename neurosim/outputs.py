@@ -288,12 +288,12 @@ def publish(tmp: Path, dest: Path) -> list[Path]:
         if path.name == MARKER and target.parent.is_dir():
             continue
         if target.is_dir() and not target.is_symlink():
-            raise OutputError(f"is a directory where neurosim writes a file; move it away, or "
-                              f"choose a new --out", str(target))
+            raise OutputError("is a directory where neurosim writes a file; move it away, or "
+                              "choose a new --out", str(target))
         for parent in target.relative_to(dest).parents:
             if (dest / parent).exists() and not (dest / parent).is_dir():
-                raise OutputError(f"is a file where neurosim writes a directory; move it "
-                                  f"away, or choose a new --out", str(dest / parent))
+                raise OutputError("is a file where neurosim writes a directory; move it "
+                                  "away, or choose a new --out", str(dest / parent))
         moves.append((path, target))
     moved = []
     try:
@@ -349,6 +349,37 @@ def head_of(path, size: int = 4096) -> str:
             return fh.read(size).decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+# --- reports written into a directory that holds their inputs ---------------------------
+
+def build_in_place(build, dest: Path, kind: str = "report",
+                   command: str = "neurosim report") -> list[Path]:
+    """Run ``build(tmp)`` in a scratch directory inside ``dest``, then move each file into
+    ``dest`` (os.replace): a report written into its run directory replaces only its own files."""
+    dest = Path(dest)
+    clean_leftovers(dest, kind)
+    tmp = temp_dir(dest, kind)
+    try:
+        write_marker(tmp, kind, command)  # marks a leftover as neurosim's
+        build(tmp)
+        return publish(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_output_keeps_inputs(out, kind: str, inputs, force: bool) -> None:
+    """Refuse, before any work, an --out that cannot be written, and one that would be replaced
+    while it holds an input (a run or model the command reads)."""
+    check_output(out, kind, force)
+    if plan_output(out, kind, force) != "replace":
+        return
+    where = Path(out).resolve()
+    for source in inputs:
+        path = Path(source).resolve()
+        if path == where or where in path.parents:
+            raise OutputError(f"holds the input {source}, which replacing it would delete; "
+                              f"choose another --out", str(out))
 
 
 # --- JSON --------------------------------------------------------------------------------------

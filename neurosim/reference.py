@@ -133,6 +133,26 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
     return RunResult(net, counts, logits, levels, None if labels is None else np.asarray(labels))
 
 
+def step_layer(layer: Layer, v: np.ndarray, streams: dict, integer: bool):
+    """One timestep of ``layer`` on a batch, as the hardware pipeline does it: the current of
+    every projection from its source's levels (⌊Σ w·z / 2^shift⌋ in integer mode) and the bias,
+    leak, integrate, saturate, fire, reset, pool. Returns (new v, levels z (None for a
+    readout), pooled output levels (None for a readout), saturations)."""
+    b = len(v)
+    current = np.zeros((b,) + layer.shape, np.int64 if integer else np.float64)
+    for p in layer.projections:
+        x = streams[p.source]
+        if integer:  # exact: |Σ w·z| stays far below 2^53
+            current += np.rint(project(p, layer, x)).astype(np.int64) >> p.shift
+        else:
+            current += project(p, layer, x)
+    if layer.bias is not None:
+        current += layer.bias.reshape((1, -1) + (1,) * (len(layer.shape) - 1))
+    v, z, saturations = fire(layer, leak(layer, v, integer) + current, integer)
+    out = None if z is None else pool(z, layer).astype(np.int64)  # integers in both modes
+    return v, z, out, saturations
+
+
 def _run_batch(net, batch, timesteps, counts, reach, record, routing):
     integer = net.integer
     b = len(batch)
@@ -142,32 +162,23 @@ def _run_batch(net, batch, timesteps, counts, reach, record, routing):
     output = net.output_layer
     spike_sum = 0
     per_step_input = batch.ndim == len(net.input_shape) + 2
+    routes, packet_events = routing
     for t in range(timesteps):
         streams = {net.input_name: batch[:, t] if per_step_input else batch}
         for layer in net.layers:
             row = counts.row(layer.name, t)
-            current = np.zeros((b,) + layer.shape, np.int64 if integer else np.float64)
             for i, p in enumerate(layer.projections):
                 x = streams[p.source]
                 nz = x != 0
                 r = reach[(layer.name, i)]
                 charge_projection(row, p, layer, int(np.count_nonzero(nz)),
                                   int((nz * r).sum()), int((x.astype(np.int64) * r).sum()))
-                if integer:  # exact: |Σ w·z| stays far below 2^53
-                    current += np.rint(project(p, layer, x)).astype(np.int64) >> p.shift
-                else:
-                    current += project(p, layer, x)
-            if layer.bias is not None:
-                current += layer.bias.reshape((1, -1) + (1,) * (len(layer.shape) - 1))
-            vl = leak(layer, v[layer.name], integer) + current
-            v[layer.name], z, sat = fire(layer, vl, integer)
+            v[layer.name], z, out, sat = step_layer(layer, v[layer.name], streams, integer)
             if z is None:
                 charge_timestep(row, layer, 0, 0, 0, sat, samples=b)
                 continue
-            out = pool(z, layer).astype(np.int64)  # levels are integers in both modes
             charge_timestep(row, layer, int(np.count_nonzero(z)), int(np.count_nonzero(out)),
                             int(out.sum()), sat, samples=b)
-            routes, packet_events = routing
             for (c0, c1), hops in routes[layer.name]:
                 per_sample = np.count_nonzero(out[:, c0:c1].reshape(b, -1), axis=1)
                 charge_routing(row, per_sample, packet_events, hops)

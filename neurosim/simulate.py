@@ -1,9 +1,12 @@
-"""The main job: load a model, compile it, run it on inputs, write counts (and energy).
+"""The main job: load a model, compile it, run it on inputs, count, price, write a run directory.
 
-    result = simulate("models/fmnist_small_n4t1", hw="hw_configs/paper_45nm.yaml", samples=100)
-    result.write("out/")          # summary.json, layers.csv, timesteps.csv (+ energy.csv, report)
+    sim = simulate("models/fmnist_small_n4t1", hw="hw_configs/paper_45nm.yaml", samples=100)
+    sim.write("out/")     # the run directory: the files `neurosim simulate --out` writes
 
-The Python API mirrors ``neurosim simulate``.
+The Python API and ``neurosim simulate`` are the same code with the same defaults (the event
+engine; the float model's accuracy beside the fixed-point one; recording every layer's levels
+when that fits RECORD_LIMIT_BYTES), so both write the same files; docs/outputs.md lists them.
+This module owns that recipe: which files a run directory holds and how each is made.
 """
 
 from __future__ import annotations
@@ -13,24 +16,27 @@ import platform
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .compiler import CompiledNetwork, Widths, compile_graph
+from . import __version__, limits
+from .compiler import CompiledNetwork, Widths, check_inputs, compile_graph
+from .counters import RunResult
 from .data import Dataset, load_inputs, stratified_indices
 from .errors import InputError, NeurosimError
 from .model.graph import Graph
 from .model.io import load_model
 from .model.neurons import MAX_LEVELS
-from . import limits
 from .outputs import atomic_dir, write_json
-from .reference import RunResult, check_inputs
 
-ENGINES = ("reference", "event")
+ENGINES = ("event", "reference")
 SAMPLES_FILE = "samples.npz"
+# Recording every layer's output levels (levels.csv, NeuroBench SynOps) costs int32 per neuron,
+# timestep and input: a run whose recording would exceed this is not recorded, and its report
+# says what is missing and how to get it (fewer --samples).
+RECORD_LIMIT_BYTES = 2 * 1024 ** 3
 
 
 @dataclass
@@ -41,10 +47,10 @@ class Simulation:
     net: CompiledNetwork
     result: RunResult
     settings: dict
+    data: Dataset
     float_accuracy: float | None = None
     profile: object = None
     energy: object = None  # filled by the energy model when a profile is given
-    extra_files: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)  # what a user should know about this run
 
     @property
@@ -90,23 +96,62 @@ class Simulation:
         return summary
 
     def write(self, out_dir, report: bool = True, force: bool = False) -> Path:
-        """Write summary.json, layers.csv, timesteps.csv (and energy.csv with a profile), then
-        report.md/.html and the figures (``report=False`` skips them) into the run directory
-        ``out_dir``: created, or replaced if neurosim made it; ``force`` writes these files into
-        any existing directory and touches nothing else (see neurosim.outputs)."""
+        """Write the run directory ``out_dir`` (docs/outputs.md): layers.csv, timesteps.csv,
+        energy.csv and energy_reference.csv (with a profile), cores.csv (event engine),
+        metrics.json, levels.csv (recorded runs), summary.json, then report.md/.html, its
+        tables and figures (``report=False`` skips them). ``out_dir`` is created, or replaced
+        if neurosim made it; ``force`` writes these files into any existing directory and
+        touches nothing else (neurosim.outputs). Warnings raised while the files are made go
+        into the notes of summary.json."""
+        from . import metrics
+
         out_dir = Path(out_dir)
         with atomic_dir(out_dir, "run", "neurosim simulate", force=force) as tmp:
-            self.layers_table().to_csv(tmp / "layers.csv", index=False)
-            self.counts.per_timestep().to_csv(tmp / "timesteps.csv", index=False)
-            if self.energy is not None:
-                self.energy.write(tmp)
-            for name, writer in self.extra_files.items():
-                writer(tmp / name)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                values = metrics.compute(self, self.data.inputs)
+                self.layers_table().to_csv(tmp / "layers.csv", index=False)
+                self.counts.per_timestep().to_csv(tmp / "timesteps.csv", index=False)
+                if self.energy is not None:
+                    self.energy.write(tmp)
+                if "cores" in self.result.timing:
+                    import pandas as pd
+                    pd.DataFrame(self.result.timing["cores"]).to_csv(tmp / "cores.csv",
+                                                                     index=False)
+                write_json(tmp / "metrics.json", values)
+                if self.result.levels:
+                    metrics.level_counts(self.net, self.result.levels).to_csv(
+                        tmp / "levels.csv", index=False)
+            self.notes += [n for n in _warning_notes(caught) if n not in self.notes]
             write_json(tmp / "summary.json", self.summary(), note_key="notes")
             if report:
-                from .reports.simulation import write_report
-                write_report(tmp)
+                from .reports.run_report import build
+                from .reports.runs import load_run
+                build(load_run(tmp), tmp)
         return out_dir
+
+
+def _warning_notes(caught) -> list[str]:
+    return list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+
+
+def default_engine() -> str:
+    """The event engine where it can run (it needs simpy), else the dense reference: both give
+    the same counts by contract."""
+    try:
+        from . import engine  # noqa: F401
+    except ImportError:
+        return "reference"
+    return "event"
+
+
+def record_bytes(graph, samples: int, timesteps: int) -> int:
+    """Upper bound of the memory a recorded run holds: int32 per neuron, timestep and input."""
+    return 4 * graph.neuron_count() * samples * timesteps
+
+
+def should_record(graph, samples: int, timesteps: int) -> bool:
+    return record_bytes(graph, samples, timesteps) <= RECORD_LIMIT_BYTES
 
 
 def versions() -> dict:
@@ -129,10 +174,9 @@ def default_inputs(model_path) -> Path:
     return path
 
 
-def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed: int,
-                   notes: list | None = None) -> Dataset:
+def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed: int) -> Dataset:
     """Load the inputs (the model's shipped samples by default) and draw a stratified subset.
-    Asking for more samples than there are runs them all, with a note saying so."""
+    Asking for more samples than there are runs them all, with a note (Dataset.notes)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"expected a non-negative integer, got {seed!r}", "seed")
     if inputs is None:
@@ -143,9 +187,10 @@ def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed
         data = load_inputs(inputs, timesteps)
     if samples is not None and samples < len(data):
         data = data.subset(stratified_indices(data.labels, samples, seed))
-    elif samples is not None and samples > len(data) and notes is not None:
-        notes.append(f"--samples {samples} asked for more inputs than {data.source} holds: "
-                     f"ran all {len(data)}")
+    elif samples is not None and samples > len(data):
+        note = (f"--samples {samples} asked for more inputs than {data.source} holds: ran all "
+                f"{len(data)}")
+        data = replace(data, notes=list(dict.fromkeys(data.notes + [note])))
     return data
 
 
@@ -208,29 +253,31 @@ def run_engine(net: CompiledNetwork, data: Dataset, engine: str, timesteps: int,
 
 
 def simulate(model, hw=None, inputs=None, samples: int | None = None,
-             timesteps: int | None = None, levels: int | None = None, engine: str = "reference",
-             add_mode: str | None = None, seed: int = 0, float_reference: bool = True,
-             record: bool = False, progress=None) -> Simulation:
+             timesteps: int | None = None, levels: int | None = None,
+             engine: str | None = None, add_mode: str | None = None, seed: int = 0,
+             float_reference: bool = True, record: bool | None = None,
+             progress=None) -> Simulation:
     """Simulate ``model`` (a path or a Graph) on ``inputs`` and count everything.
 
     hw: a hardware profile (path or loaded profile): word widths, add mode and energy.
-    timesteps/levels override the model's T and every neuron's N.
-    float_reference: also run the float model to report the accuracy lost to fixed point.
+    inputs: a file, a Dataset, or None for the model's samples.npz; samples: a stratified
+    subset. timesteps/levels override the model's T and every neuron's N. engine: "event"
+    (default, where simpy is installed) or "reference". float_reference: also run the float
+    model to report the accuracy lost to fixed point. record: keep every layer's output levels
+    (levels.csv, SynOps); None records when it fits RECORD_LIMIT_BYTES. progress: called with
+    the number of inputs finished. Warnings raised on the way become the run's notes.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        sim = _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, seed,
-                        float_reference, record, progress)
-    for w in caught:
-        note = f"{w.category.__name__}: {w.message}"
-        if note not in sim.notes:
-            sim.notes.append(note)
+        sim = _simulate(model, hw, inputs, samples, timesteps, levels,
+                        engine or default_engine(), add_mode, seed, float_reference, record,
+                        progress)
+    sim.notes += [n for n in _warning_notes(caught) if n not in sim.notes]
     return sim
 
 
 def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, seed,
               float_reference, record, progress) -> Simulation:
-    notes: list[str] = []
     graph = model if isinstance(model, Graph) else load_model(model)
     model_path = None if isinstance(model, Graph) else Path(model)
     where = str(model_path) if model_path else graph.name
@@ -253,10 +300,12 @@ def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, s
         widths = profile.widths
         add_mode = add_mode or profile.add_mode
     add_mode = add_mode or "forward"
-    data = prepare_inputs(model_path, inputs, samples, graph.timesteps, seed, notes)
+    data = prepare_inputs(model_path, inputs, samples, graph.timesteps, seed)
     if len(data) == 0:
         raise InputError("no inputs to simulate (0 samples)", data.source)
     check_labels(data, int(np.prod(graph.shapes[graph.output])))
+    if record is None:
+        record = should_record(graph, len(data), graph.timesteps)
     limits.check_run(graph, len(data), graph.timesteps, where, record, data.frames)
     net = compile_graph(graph, widths, integer=True, add_mode=add_mode)
     check_inputs(net, data.inputs, graph.timesteps, data.source)
@@ -275,12 +324,8 @@ def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, s
                 "hw": None if profile is None else profile.describe()}
     if "import" in graph.meta:  # an imported model: its source, dialect and fallback notes
         settings["import"] = graph.meta["import"]
-    sim = Simulation(graph, net, result, settings, float_acc, profile, notes=notes)
-    notes += run_notes(net, result)
-    if "cores" in result.timing:
-        import pandas as pd
-        cores = pd.DataFrame(result.timing["cores"])
-        sim.extra_files["cores.csv"] = lambda path: cores.to_csv(path, index=False)
+    sim = Simulation(graph, net, result, settings, data, float_acc, profile,
+                     notes=list(data.notes) + run_notes(net, result))
     if profile is not None:
         from .energy import estimate
         timing = result.timing  # the event engine's chip time per inference prices leakage

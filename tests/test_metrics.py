@@ -16,7 +16,7 @@ from neurosim.data import Dataset
 from neurosim.model import builders
 from neurosim.model.graph import Conv2d, Flatten, Graph, Input, Linear, Neuron
 from neurosim.model.neurons import NeuronSpec
-from neurosim.reports import metrics
+from neurosim import metrics
 from neurosim.simulate import simulate
 from test_reports import inputs_for
 

@@ -1,4 +1,4 @@
-"""Tables 3 and 4 of the paper reproduced from the totals they imply (neurosim/paper.py).
+"""Tables 3 and 4 of the paper reproduced from the totals they imply (neurosim/studies/paper.py).
 
 The paper's numbers are the test's reference; the rows that match by construction (In/Out,
 Synaptic ops) are checked too, but the independent checks are: the spike counts the paper quotes
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from neurosim import paper
+from neurosim.studies import paper, paper_report
 from neurosim.cli import main
 from neurosim.errors import ProfileError
 from neurosim.hardware import load_profile
@@ -143,7 +143,7 @@ def test_trained_model_section(tmp_path, profile):
     save_model(graph, models / "vgg16_tiny")
     np.savez(models / "vgg16_tiny" / "samples.npz", images=x, labels=np.arange(4))
     fitted = paper.reproduce(profile).fit
-    lines = paper.trained_section(models, profile.path, samples=2, engine="reference",
+    lines = paper_report.trained_section(models, profile.path, samples=2, engine="reference",
                                   fitted=fitted)
     text = "\n".join(lines)
     assert "`vgg16_tiny` (T=1, N=4; 2 test images" in text

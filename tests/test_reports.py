@@ -16,9 +16,9 @@ from neurosim.cli import main
 from neurosim.data import Dataset
 from neurosim.errors import InputError
 from neurosim.model import builders, save_model
-from neurosim.reports import load_run, numbers, paper, report
-from neurosim.reports.levels import level_counts
-from neurosim.reports.simulation import attach_run_files
+from neurosim.metrics import level_counts
+from neurosim.reports import load_run, numbers, report
+from neurosim.studies import paper
 from neurosim.reports.tables import energy_table, layer_table, totals
 from neurosim.simulate import SAMPLES_FILE, simulate
 
@@ -46,8 +46,7 @@ def build_run(path, kind: str = "sew", levels: int = 4, timesteps: int = 1, samp
     """A run directory as `neurosim simulate --out` writes it (reference engine, recorded)."""
     graph = graph_for(kind, levels, timesteps)
     data = inputs_for(graph, samples)
-    sim = simulate(graph, inputs=data, record=True)
-    attach_run_files(sim, data)
+    sim = simulate(graph, inputs=data, engine="reference", record=True)
     sim.write(path, report=False)
     if energy:
         add_energy(path)
@@ -374,7 +373,7 @@ def ship(folder, name, graph, samples=8):
 
 
 def test_table3_next_to_paper(tmp_path):
-    from neurosim.reports import regenerate
+    from neurosim.studies import regenerate
     runs = {}
     for i, cfg in enumerate(regenerate.PAPER_CONFIGS):
         t, n = paper.TABLE3_SETTINGS[cfg]
@@ -406,7 +405,7 @@ def test_table3_next_to_paper(tmp_path):
 
 
 def test_regenerate_from_shipped_models(tmp_path, monkeypatch):
-    from neurosim.reports import regenerate
+    from neurosim.studies import regenerate
     monkeypatch.chdir(tmp_path)  # no hw_configs/ here: activity reports only, no profile
     models = tmp_path / "models"
     ship(models, "sew18", builders.small_resnet("sew", levels=4))
@@ -436,7 +435,7 @@ def test_regenerate_from_shipped_models(tmp_path, monkeypatch):
 
 
 def test_large_runs_are_not_recorded(model_dir, tmp_path, monkeypatch):
-    from neurosim.reports import simulation
+    from neurosim import simulate as simulation
     monkeypatch.setattr(simulation, "RECORD_LIMIT_BYTES", 1000)
     out = tmp_path / "run"
     assert main(["simulate", str(model_dir), "--engine", "reference", "--samples", "3",
@@ -469,7 +468,7 @@ def test_report_of_a_real_profile_run(model_dir, tmp_path):
 def test_regenerate_picks_the_model_nearest_each_configuration():
     """Table 3's configurations run on the model trained there, else on one of the same kind
     (binary for N = 1, single-step multi-level for T = 1) with overrides."""
-    from neurosim.reports.regenerate import Shipped, _pick
+    from neurosim.studies.regenerate import Shipped, _pick
     binary = Shipped(Path("m/vgg_t4"), "vgg16", 1, 4, {})
     multi = Shipped(Path("m/vgg_n4"), "vgg16", 4, 1, {})
     models = [binary, multi]

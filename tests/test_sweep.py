@@ -9,7 +9,8 @@ import pytest
 from neurosim.cli import main
 from neurosim.errors import InputError
 from neurosim.model import builders, save_model
-from neurosim.reports import paper, sweep
+from neurosim.reports import sweep as sweep_report
+from neurosim.studies import paper, sweep
 from neurosim.simulate import SAMPLES_FILE
 from test_reports import inputs_for
 
@@ -81,7 +82,7 @@ def synthetic_sweep() -> pd.DataFrame:
 
 
 def test_breakdown_table_has_table3_layout():
-    table = sweep.breakdown_table(synthetic_sweep())
+    table = sweep_report.breakdown_table(synthetic_sweep())
     frame = table.frame
     assert list(frame.columns[:3]) == ["", " ", "ANN"]
     assert list(frame.columns[3:]) == ["T=4, N=1", "T=1, N=4", "T=8, N=1", "T=1, N=8"]
@@ -93,7 +94,7 @@ def test_breakdown_table_has_table3_layout():
 
 def test_sweep_figures_with_energy(tmp_path):
     df = synthetic_sweep()
-    figs = sweep.sweep_figures(df, tmp_path)
+    figs = sweep_report.sweep_figures(df, tmp_path)
     captions = [c for c, _ in figs]
     assert any("Figure 7B" in c for c in captions) and any("Figure 11A" in c for c in captions)
     svg = (tmp_path / "energy.svg").read_text()

@@ -57,7 +57,7 @@ def test_not_a_mapping(sparse):
 
 def test_checkpoint_round_trip_without_pickle(tmp_path):
     torch = pytest.importorskip("torch")
-    from neurosim.train.config import build_graph
+    from neurosim.model.builders import build_graph
     from neurosim.train.loop import TrainConfig, make_state, save_checkpoint
 
     config = TrainConfig(arch="sparse-resnet18", dataset="cifar10", levels=4, width=1 / 16)

@@ -19,8 +19,8 @@ from neurosim.model import builders  # noqa: E402
 from neurosim.model.io import load_model, read_manifest  # noqa: E402
 from neurosim.model.neurons import NeuronSpec, barrier, s3nn, step  # noqa: E402
 from neurosim.reference import run  # noqa: E402
-import neurosim.train.config as train_config  # noqa: E402
-from neurosim.train.config import build_graph  # noqa: E402
+import neurosim.model.builders as train_config  # noqa: E402
+from neurosim.model.builders import build_graph  # noqa: E402
 from neurosim.train.data import augment, batches  # noqa: E402
 from neurosim.train.export import export  # noqa: E402
 from neurosim.train.loop import (TrainConfig, load_checkpoint, make_state, predict,  # noqa: E402

@@ -104,9 +104,11 @@ class Layer:
 
     @property
     def kind(self) -> str:
-        """The layer's kind as reports show it: its main projection's kind, or the mode."""
+        """The layer's kind as reports show it: its main projection's kind, or the mode; a
+        merge-mode adder is "adder" (a layer that works: counted in every total), unlike the
+        "add" rows of forward-mode sum points (bookkeeping of the events they forward)."""
         if self.mode == "sum":
-            return "add"
+            return "adder"
         return self.projections[0].kind if self.projections else self.mode
 
     @property

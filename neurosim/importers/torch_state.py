@@ -107,11 +107,11 @@ def read_checkpoint(path: Path):
 def load_torch_checkpoint(path, **builder_kwargs) -> Graph:
     """A neurosim graph from a checkpoint written by ``neurosim train`` (or a bare state_dict).
 
-    The graph is rebuilt with ``neurosim.train.models.build_graph``: its settings come from the
+    The graph is rebuilt with ``neurosim.model.builders.build_graph``: its settings come from the
     checkpoint's "config" and are overridden by ``builder_kwargs`` (arch, dataset, levels,
     timesteps, width, neuron); a bare state_dict needs them all.
     """
-    from ..train.config import build_graph
+    from ..model.builders import build_graph
 
     path = Path(path)
     checkpoint = read_checkpoint(path)

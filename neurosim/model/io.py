@@ -23,7 +23,7 @@ from .. import limits, safe_yaml
 from ..errors import ModelError
 from ..outputs import atomic_dir
 from .graph import (MAX_NAME, NODE_TYPES, Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph,
-                    Input, Linear, MaxPool2d, Neuron, Node)
+                    Input, MaxPool2d, Neuron, Node)
 from .neurons import NeuronSpec
 
 FORMAT = "neurosim-model"

@@ -4,8 +4,8 @@
     report("out/run")            # report.md, report.html, tables and figures in out/run
 
 The command line: ``neurosim report DIR``, ``neurosim compare DIR_A DIR_B …``,
-``neurosim sweep MODEL -N … -T …``; ``python -m neurosim.reports.regenerate`` rebuilds the
-checked-in reports/ from the shipped models.
+``neurosim sweep MODEL -N … -T …``. Everything here reads run directories; what runs the
+simulations is neurosim.simulate and neurosim.studies.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ def report(run_dir, out=None, force: bool = False) -> list[Path]:
     """Build the report of a run directory into ``out`` (default: the run directory itself),
     under the rules of neurosim.outputs (a directory neurosim did not write is refused unless
     ``force``)."""
-    from ..outputs import atomic_dir
-    from .commands import build_in_place
+    from ..outputs import atomic_dir, build_in_place
     from .run_report import build
 
     run = load_run(run_dir)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ..data import Dataset
 from ..errors import InputError
-from .config import build_graph
+from ..model.builders import build_graph
 from .data import batches
 from .models import GraphNet
 

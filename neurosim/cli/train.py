@@ -13,9 +13,9 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
-from ..outputs import check_output
-from ..options import LEVELS, SAMPLES, SEED, TIMESTEPS, integer, path, positive_number
-from .config import ARCHS, DATASETS, NEURONS
+from ..model.builders import ARCHS, DATASETS, NEURONS
+from ..options import (LEVELS, SAMPLES, SEED, TIMESTEPS, Command, integer, path,
+                       positive_number)
 
 
 def train_arguments(p: argparse.ArgumentParser) -> None:
@@ -83,7 +83,7 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args):
-    from .loop import TrainConfig
+    from ..train.loop import TrainConfig
 
     sgd = args.optimizer == "sgd"
     return TrainConfig(arch=args.arch, dataset=args.dataset, levels=args.levels,
@@ -105,9 +105,10 @@ def train_main(args) -> int:
     import os
 
     from ..data import stratified_indices
-    from .data import DEFAULT_CACHE, load_split
-    from .export import export
-    from .loop import choose_bn_statistics, load_checkpoint, make_state, train_epochs
+    from ..outputs import check_output
+    from ..train.data import DEFAULT_CACHE, load_split
+    from ..train.export import export
+    from ..train.loop import choose_bn_statistics, load_checkpoint, make_state, train_epochs
 
     def log(msg):
         print(msg, flush=True)
@@ -115,7 +116,7 @@ def train_main(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.compile:
-        from .neurons import compile_surrogate
+        from ..train.neurons import compile_surrogate
         compile_surrogate()
     out = Path(args.out)
     check_output(out, "model", args.force)  # before hours of training, not after
@@ -144,3 +145,6 @@ def train_main(args) -> int:
            force=args.force,
            quantised_samples=args.quantised_samples, hardware=hardware, batchnorm=bn, log=log)
     return 0
+
+
+COMMANDS = (Command("train", "train a model (extra: train)", train_arguments, train_main),)

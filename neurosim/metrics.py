@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compiler import CompiledNetwork
-from ..errors import NeurosimError
-from ..model.graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear,
-                           MaxPool2d, Neuron)
-from ..reference import fire, leak, pool, project
+import pandas as pd
+
+from .compiler import CompiledNetwork, core_words
+from .errors import NeurosimError
+from .model.graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear,
+                          MaxPool2d, Neuron)
+from .reference import step_layer
 
 FLOAT32_BYTES = 4
 INT64_BYTES = 8
@@ -169,8 +171,9 @@ def membrane_updates(net: CompiledNetwork, inputs: np.ndarray, timesteps: int,
     """NeuroBench MembraneUpdates per neuron layer, run totals, by replaying the integer network.
 
     T = 1 needs no replay (every potential counts once). For T > 1 the layer dynamics are
-    replayed with the reference simulator's own step functions; the replayed outputs are checked
-    against the recorded ``levels`` so a replay that drifted from the run cannot go unnoticed.
+    replayed with the reference simulator's own step (reference.step_layer); the replayed
+    outputs are checked against the recorded ``levels`` so a replay that drifted from the run
+    cannot go unnoticed.
     """
     spiking = [layer for layer in net.layers if layer.mode == "spiking"]
     x = np.asarray(inputs)
@@ -188,22 +191,12 @@ def membrane_updates(net: CompiledNetwork, inputs: np.ndarray, timesteps: int,
         for t in range(timesteps):
             streams = {net.input_name: batch[:, t] if per_step else batch}
             for layer in net.layers:
-                current = np.zeros((b,) + layer.shape, dtype)
-                for p in layer.projections:
-                    if integer:
-                        current += np.rint(project(p, layer, streams[p.source])).astype(
-                            np.int64) >> p.shift
-                    else:
-                        current += project(p, layer, streams[p.source])
-                if layer.bias is not None:
-                    current += layer.bias.reshape((1, -1) + (1,) * (len(layer.shape) - 1))
                 before = v[layer.name]
-                v[layer.name], z, _ = fire(layer, leak(layer, before, integer) + current, integer)
+                v[layer.name], z, out, _ = step_layer(layer, before, streams, integer)
                 if layer.mode == "spiking" and t > 0:
                     counts[layer.name] += int(np.count_nonzero(v[layer.name] - before))
                 if z is None:
                     continue
-                out = pool(z, layer).astype(np.int64)
                 streams[layer.name] = out
                 if levels is not None and layer.name in levels:
                     if not np.array_equal(levels[layer.name][t, start:start + b], out):
@@ -230,18 +223,15 @@ def footprint(graph: Graph) -> dict:
 
 
 def hardware_footprint(net: CompiledNetwork) -> dict:
-    """Bit-width-aware footprint of the compiled network: shared weight groups counted once."""
+    """Bit-width-aware footprint of the compiled network, from the one SRAM sizing
+    (compiler.core_words: shared weight groups counted once)."""
     widths = net.widths
-    weight_words = {}
-    bias_words = potential_words = 0
-    for layer in net.layers:
-        for p in layer.projections:
-            if p.kind != "identity":
-                weight_words[(layer.name, p.weight_group)] = p.weight.size
-        bias_words += 0 if layer.bias is None else layer.bias.size
-        potential_words += layer.neurons
-    bits = sum(weight_words.values()) * widths.weights + bias_words * widths.biases
-    return {"weight_words": int(sum(weight_words.values())), "bias_words": int(bias_words),
+    words = [core_words(layer, layer.channels) for layer in net.layers]
+    weight_words = sum(w.weights for w in words)
+    bias_words = sum(w.biases for w in words)
+    potential_words = sum(w.potentials for w in words)
+    bits = weight_words * widths.weights + bias_words * widths.biases
+    return {"weight_words": int(weight_words), "bias_words": int(bias_words),
             "potential_words": int(potential_words), "parameter_bits": int(bits),
             "parameter_bytes": int(bits) / 8.0,
             "potential_bytes": potential_words * widths.potentials / 8.0}
@@ -315,3 +305,41 @@ def compute(sim, inputs: np.ndarray) -> dict:
     }
     return {"samples": samples, "timesteps": t, "neurobench": nb,
             "neurobench_by_layer": by_layer, "neurosim": neurosim, "notes": notes}
+
+
+# --- levels.csv: the spike-level distribution -----------------------------------------------
+# Counters keep events and Σz, not the distribution of z; the distribution needs the recorded
+# output levels of a run (``simulate(..., record=True)``). Values are counted as sent, after
+# pooling, over every neuron, timestep and input (z = 0 included, so counts add up to
+# out_neurons × T × samples). For forward-mode residual sums the value is the sum of the member
+# levels at each position, which is where SEW-ResNet's values exceed N (the spike avalanche).
+
+def histogram(values: np.ndarray) -> np.ndarray:
+    """Counts of each non-negative integer value: index z holds how many entries equal z."""
+    flat = np.asarray(values).ravel()
+    if flat.size == 0:
+        return np.zeros(1, np.int64)
+    if flat.min() < 0:
+        raise ValueError("output levels must be >= 0")
+    return np.bincount(flat.astype(np.int64))
+
+
+def level_counts(net: CompiledNetwork, levels: dict[str, np.ndarray]) -> pd.DataFrame:
+    """levels.csv rows (layer, kind, level, count) from recorded levels {layer: (T, B, ...)}."""
+    rows = []
+    for layer in net.layers:
+        if layer.name not in levels:
+            continue
+        for z, n in enumerate(histogram(levels[layer.name])):
+            rows.append({"layer": layer.name, "kind": "layer", "level": z, "count": int(n)})
+    if net.add_mode == "forward":
+        for add in net.adds:
+            if not all(m in levels for m in add.members):
+                continue  # a member is the raw input: no levels to add up
+            arrays = [levels[m] for m in add.members]
+            if len({a.shape for a in arrays}) != 1:
+                continue
+            total = np.sum(np.stack(arrays), axis=0)
+            for z, n in enumerate(histogram(total)):
+                rows.append({"layer": add.name, "kind": "add", "level": z, "count": int(n)})
+    return pd.DataFrame(rows, columns=["layer", "kind", "level", "count"])

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
-import pandas as pd
-
-from .compiler import Widths, compile_graph
-from .model.io import load_model
-from .outputs import check_output
-from .options import LEVELS, SAMPLES, SEED, TIMESTEPS, add_max_memory, path
+from ..options import LEVELS, SAMPLES, SEED, TIMESTEPS, Command, add_max_memory, path
 
 SIM_COLUMNS = ["layer", "kind", "neurons", "events_in", "events_out", "synapse_visits",
                "potential_reads", "weight_reads", "acc_ops", "mac_ops"]
@@ -49,44 +43,30 @@ def simulate_arguments(p: argparse.ArgumentParser) -> None:
     add_max_memory(p)
 
 
-def default_engine() -> str:
-    try:
-        import neurosim.engine  # noqa: F401
-        return "event"
-    except ImportError:
-        return "reference"
-
-
 def simulate_main(args) -> int:
-    from .simulate import prepare_inputs, simulate
+    from ..model.io import load_model
+    from ..outputs import check_output
+    from ..simulate import default_engine, prepare_inputs, simulate
 
     engine = args.engine or default_engine()
     if args.out:
         check_output(args.out, "run", args.force)  # before the run, not after it
     graph = load_model(args.model)
-    t = args.timesteps or graph.timesteps
-    notes: list[str] = []
-    data = prepare_inputs(Path(args.model), args.input, args.samples, t, args.seed, notes)
-    from .reports.simulation import attach_run_files, should_record
-    record = bool(args.out) and should_record(graph, len(data), t)
+    data = prepare_inputs(Path(args.model), args.input, args.samples,
+                          args.timesteps or graph.timesteps, args.seed)
     hw = None
     if args.hw:  # validated before the progress bar starts: a bad profile fails at once
-        from .hardware import load_profile
+        from ..hardware import load_profile
         hw = load_profile(args.hw)
     update, close = _progress(len(data), f"simulate ({engine})", not args.quiet)
-    try:
+    try:  # without --out nothing needs the recorded levels
         sim = simulate(args.model, hw=hw, inputs=data, timesteps=args.timesteps,
                        levels=args.levels, engine=engine, add_mode=args.add_mode, seed=args.seed,
-                       float_reference=not args.no_float, record=record, progress=update)
+                       float_reference=not args.no_float, record=None if args.out else False,
+                       progress=update)
     finally:
         close()
-    sim.notes[:0] = notes
     if args.out:
-        with warnings.catch_warnings(record=True) as caught:  # into the run's notes
-            warnings.simplefilter("always")
-            attach_run_files(sim, data)
-        sim.notes += [n for n in (f"{w.category.__name__}: {w.message}" for w in caught)
-                      if n not in sim.notes]
         sim.write(args.out, force=args.force)
     if not args.quiet:
         for note in sim.notes:
@@ -95,12 +75,14 @@ def simulate_main(args) -> int:
         if args.out:
             print(f"\nwrote {args.out}/ (layers.csv, timesteps.csv, summary.json"
                   f"{', energy.csv' if sim.energy is not None else ''}"
-                  f", metrics.json{', levels.csv' if record else ''}, report.md, report.html, "
-                  f"figures/)")
+                  f", metrics.json{', levels.csv' if sim.result.levels else ''}, report.md, "
+                  f"report.html, figures/)")
     return 0
 
 
 def print_simulation(sim) -> None:
+    import pandas as pd
+
     s = sim.summary()
     acc = "n/a" if s["accuracy"] is None else f"{100 * s['accuracy']:.2f}%"
     facc = "" if s["float_accuracy"] is None else f" (float model {100 * s['float_accuracy']:.2f}%)"
@@ -128,6 +110,12 @@ def inspect_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def inspect_main(args) -> int:
+    import pandas as pd
+
+    from ..compiler import Widths, compile_graph, core_table, map_to_cores
+    from ..hardware import load_profile
+    from ..model.io import load_model
+
     graph = load_model(args.model)
     rows = pd.DataFrame(graph.summary())
     print(f"{graph.name}: {len(graph)} nodes, {graph.parameter_count():,} parameters, "
@@ -138,8 +126,6 @@ def inspect_main(args) -> int:
     with pd.option_context("display.width", 160, "display.max_rows", 500):
         print(rows.to_string(index=False))
     if args.hw:
-        from .compiler import map_to_cores, core_table
-        from .hardware import load_profile
         profile = load_profile(args.hw)
         net = map_to_cores(compile_graph(graph, profile.widths, add_mode=profile.add_mode),
                            profile)
@@ -155,3 +141,9 @@ def inspect_main(args) -> int:
             print(f"  {layer.name:12s} {layer.mode:8s} {'x'.join(map(str, layer.shape)):>12s}"
                   f"  θ={layer.threshold}{pool}  [{srcs}]")
     return 0
+
+
+COMMANDS = (Command("simulate", "simulate a model and write counts and energy",
+                    simulate_arguments, simulate_main),
+            Command("inspect", "show a model's graph, shapes and core map", inspect_arguments,
+                    inspect_main))

@@ -1,5 +1,4 @@
-"""``neurosim profiles`` (list and validate hardware profiles) and ``neurosim paper-tables``
-(reproduce the paper's Tables 3 and 4 into reports/paper_tables.md)."""
+"""``neurosim profiles``: list, validate and price hardware profiles."""
 
 from __future__ import annotations
 
@@ -9,9 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError, NeurosimError
-from ..options import SAMPLES, path
-from .loader import load_profile
-from .schema import SCHEMA
+from ..options import Command
 
 DEFAULT_DIR = Path("hw_configs")
 
@@ -55,6 +52,9 @@ def profiles_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def profiles_main(args) -> int:
+    from ..hardware.loader import load_profile
+    from ..hardware.schema import SCHEMA
+
     if args.schema:
         print(json.dumps(SCHEMA, indent=2, allow_nan=False))
         return 0
@@ -87,49 +87,5 @@ def profiles_main(args) -> int:
     return 2 if failed else 0
 
 
-# --- paper-tables ------------------------------------------------------------------------------
-
-def paper_tables_arguments(p: argparse.ArgumentParser) -> None:
-    from .. import paper
-
-    p.add_argument("--hw", default=str(DEFAULT_DIR / "paper_45nm.yaml"),
-                   help="the paper's profile (default hw_configs/paper_45nm.yaml)")
-    p.add_argument("--code-hw", default=str(DEFAULT_DIR / "leat_code_45nm.yaml"),
-                   help="the LEAT code's literal profile, shown beside it in the ANN section "
-                        "('' to skip)")
-    p.add_argument("--out", type=path, default="reports/paper_tables.md", help="report to write")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing --out file that paper-tables did not write")
-    p.add_argument("--models", default="models",
-                   help="directory of trained models: every VGG16 there is simulated")
-    p.add_argument("--input", help="inputs for the trained models (default: each model's "
-                                   "samples.npz)")
-    p.add_argument("--samples", type=SAMPLES, default=paper.TRAINED_SAMPLES,
-                   help="CIFAR-10 test images per trained model (stratified; 500: all of a "
-                        "shipped samples.npz)")
-    p.add_argument("--engine", choices=("reference", "event"), default="reference")
-
-
-def paper_tables_main(args) -> int:
-    from .. import paper
-
-    paper.check_report_path(args.out, args.force)
-    profile = load_profile(args.hw)
-    code = load_profile(args.code_hw) if args.code_hw else None
-    command = "neurosim paper-tables" + "".join(
-        f" {flag} {value}" for flag, value, default in (
-            ("--hw", args.hw, str(DEFAULT_DIR / "paper_45nm.yaml")),
-            ("--models", args.models, "models"), ("--samples", args.samples, paper.TRAINED_SAMPLES),
-            ("--engine", args.engine, "reference")) if str(value) != str(default))
-    text = paper.report_text(profile, code, args.models, args.samples, args.engine,
-                             args.input, command)
-    out = paper.write_report(args.out, text, force=args.force)
-    rep = paper.reproduce(profile)
-    errors = rep.errors()
-    print("SNN columns, neurosim / paper − 1 (%):")
-    print((100 * errors).round(2).to_string())
-    failures = rep.failures()
-    print(f"rows outside 3%: {', '.join(f'{c} {r} ({100 * e:+.1f}%)' for c, r, e in failures)}"
-          if failures else "every row within 3%")
-    print(f"wrote {out}")
-    return 0
+COMMANDS = (Command("profiles", "list and validate hardware profiles", profiles_arguments,
+                    profiles_main),)

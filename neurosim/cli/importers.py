@@ -7,10 +7,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..outputs import check_output
 from ..errors import ConversionError
-from ..options import path
-from .dialects import DIALECTS
+from ..importers.dialects import DIALECTS
+from ..options import Command, path
 
 
 def import_nir_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,8 +25,9 @@ def import_nir_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def import_nir_main(args) -> int:
+    from ..importers.nir_import import NirImportWarning, import_nir
     from ..model.io import save_model
-    from .nir_import import NirImportWarning, import_nir
+    from ..outputs import check_output
 
     check_output(args.out, "model", args.force)
     source = Path(args.file)
@@ -67,11 +67,16 @@ def export_nir_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def export_nir_main(args) -> int:
+    from ..importers.nir_export import export_nir
     from ..model.io import load_model
-    from .nir_export import export_nir
 
     graph = load_model(args.model)
     path, sidecar = export_nir(graph, args.out, args.sidecar, force=args.force)
     print(f"wrote {path} and its side-car {sidecar} (levels, soft reset, BatchNorm, max-pool: "
           f"import with --sidecar {sidecar})")
     return 0
+
+
+COMMANDS = (Command("import-nir", "import a NIR graph", import_nir_arguments, import_nir_main),
+            Command("export-nir", "export a model to NIR", export_nir_arguments,
+                    export_nir_main))

@@ -1,6 +1,6 @@
 """Rebuild the checked-in reports/ from the shipped models, with one command:
 
-    python -m neurosim.reports.regenerate [--models models] [--hw hw_configs/PROFILE.yaml]
+    python -m neurosim.studies.regenerate [--models models] [--hw hw_configs/PROFILE.yaml]
                                           [--out reports] [--samples 100] [--jobs 2]
 
 It writes, for whatever models/ holds:
@@ -32,14 +32,17 @@ from ..errors import NeurosimError
 from ..model.io import load_model
 from ..options import SAMPLES, integer
 from ..outputs import atomic_dir, atomic_file, check_file, check_output, head_of
-from . import compare, figures, paper, sweep
-from . import html as page
-from .run_report import provenance
-from .runs import Run, load_run
-from .tables import (COUNT, ENERGY, PERCENT, PRINTED, RATIO, SIGNED, TEXT, Table,
-                     breakdown_frame, totals)
+from ..reports import compare, figures
+from ..reports import html as page
+from ..reports import sweep as sweep_report
+from ..reports.run_report import provenance
+from ..reports.runs import Run, load_run
+from ..reports.tables import (COUNT, ENERGY, PERCENT, PRINTED, RATIO, SIGNED, TEXT, Table,
+                              breakdown_frame, totals)
+from ..simulate import default_engine
+from . import paper, sweep
 
-COMMAND = "python -m neurosim.reports.regenerate"
+COMMAND = "python -m neurosim.studies.regenerate"
 PAPER_CONFIGS = [c for c in paper.TABLE3_CONFIGS if c != "ANN"]
 FIGURE11_LEVELS = list(range(1, 9))
 KINDS = {"table3": "report", "sew_vs_sparse": "comparison", "sweep_nt": "sweep"}  # else "run"
@@ -102,15 +105,10 @@ class Context:
 
 def simulate_into(model: Shipped, levels: int, timesteps: int, ctx: Context, out: Path) -> Run:
     """One run directory (with its report) for ``model`` at N=levels, T=timesteps."""
-    from ..simulate import prepare_inputs, simulate
-    from .simulation import attach_run_files, should_record
+    from ..simulate import simulate
 
-    graph = load_model(model.path)
-    data = prepare_inputs(model.path, None, ctx.samples, timesteps, 0)
-    record = should_record(graph, len(data), timesteps)
-    sim = simulate(model.path, hw=ctx.hw, inputs=data, timesteps=timesteps, levels=levels,
-                   engine=ctx.engine, record=record)
-    attach_run_files(sim, data)
+    sim = simulate(model.path, hw=ctx.hw, samples=ctx.samples, timesteps=timesteps,
+                   levels=levels, engine=ctx.engine)
     sim.write(out)
     return load_run(out)
 
@@ -346,7 +344,7 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
             points = sweep.grid([str(sew.path), str(sparse.path)], FIGURE11_LEVELS, [1])
             settings = sweep.Settings(hw=ctx.hw, samples=samples, engine=engine)
             df = sweep.run_sweep(points, settings, tmp, jobs, progress)
-            sweep.build(df, tmp)
+            sweep_report.build(df, tmp)
             t = figure11_table(df, sew.name, sparse.name)
             write_tables(tmp, "figure11_paper", t)
             append_section(tmp / "sweep.md", tmp / "sweep.html", t,
@@ -462,7 +460,7 @@ def main(argv=None) -> int:
         ("engine", args.engine)) if v is not None and str(v) != str(p.get_default(k))])
     try:
         status = regenerate(Path(args.models), hw, Path(args.out), args.samples, args.jobs,
-                            args.engine or sweep.default_engine(), progress=not args.quiet,
+                            args.engine or default_engine(), progress=not args.quiet,
                             command=command, force=args.force)
     except NeurosimError as err:
         print(f"{COMMAND}: error: {err}", file=sys.stderr)
