@@ -47,21 +47,21 @@ default levels, T = 1 ...) are issued as NirImportWarning and recorded in
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CompileError, ConversionError, ModelError
-from ..model.graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear,
-                           MaxPool2d, Neuron)
-from ..model.neurons import NeuronSpec
-from .dialects import DIALECTS, TOLERANCE, discretise, guess_dialect
+from ..model.graph import (Add, BatchNorm, Graph, Input)
+from .dialects import DIALECTS, TOLERANCE, guess_dialect
 from .nir_graph import flatten_graph, reachable, topological_order
-from .nir_read import require_nir, read_nir
+from .nir_neurons import NeuronNodes
+from .nir_read import read_nir, require_nir
+from .nir_synapses import SynapseNodes
+from .nir_values import EPS, Value, same_scales
 from .sidecar import SideCar, load_sidecar
 
-EPS = 1e-30  # BatchNorm ε for an exact per-channel affine (see the module docstring)
 SPIKING = ("IF", "LIF", "CubaLIF", "Threshold")
 READOUTS = ("I", "LI", "CubaLI")
 POOLS = ("SumPool2d", "AvgPool2d")
@@ -69,24 +69,6 @@ POOLS = ("SumPool2d", "AvgPool2d")
 
 class NirImportWarning(UserWarning):
     """An assumption the importer made (a default it had to use): printed by the CLI."""
-
-
-@dataclass(frozen=True)
-class _Value:
-    """What flows along a NIR edge, in IR terms.
-
-    kind: "stream" (events: the input, neuron levels, pools, flatten), "current" (conv, linear,
-    BatchNorm, adds of currents) or "voltage" (an integrator's output: only the readout).
-    shape: the NIR shape; ir_shape: the IR node's ((C, L) maps are (C, 1, L) in the IR).
-    scale: the NIR value is scale ⊙ the IR value; per channel (C,) for maps, per feature for
-    vectors; None when 1.
-    """
-
-    source: str
-    kind: str
-    shape: tuple[int, ...]
-    ir_shape: tuple[int, ...]
-    scale: np.ndarray | None = None
 
 
 def import_nir(source, sidecar=None, dialect: str | None = None) -> Graph:
@@ -106,20 +88,13 @@ def import_nir(source, sidecar=None, dialect: str | None = None) -> Graph:
                               f"{type(source).__name__}", "import_nir", "source")
     if sidecar is not None and not isinstance(sidecar, SideCar):
         sidecar = load_sidecar(sidecar)
-    return _Importer(graph, where, version, sidecar, dialect).run()
+    return Importer(graph, where, version, sidecar, dialect).run()
 
 
-def _pair(value, n: int, what: str, where: str, node: str) -> tuple[int, ...]:
-    arr = np.asarray(value).ravel()
-    if arr.size == 1:
-        arr = np.repeat(arr, n)
-    if arr.size != n or not np.all(np.equal(np.mod(arr, 1), 0)):
-        raise ConversionError(f"expected {n} integer {what}, got {np.asarray(value).tolist()}",
-                              where, f"{node}.{what}")
-    return tuple(int(v) for v in arr)
+class Importer(SynapseNodes, NeuronNodes):
+    """The walk over a flattened NIR graph: bookkeeping, edges, and the Input/Output nodes;
+    the node families' handlers come from SynapseNodes and NeuronNodes."""
 
-
-class _Importer:
     def __init__(self, graph, where: str, version: str, car: SideCar | None, dialect: str | None):
         self.where = where
         self.version = version
@@ -141,7 +116,7 @@ class _Importer:
         self.timesteps = self.car.timesteps or 1
         self.ir: list = []
         self.names: set[str] = set(self.nodes)
-        self.values: dict[str, _Value] = {}
+        self.values: dict[str, Value] = {}
         self.defaulted: dict[str, list[str]] = {}
 
     # --- bookkeeping ------------------------------------------------------------------------
@@ -276,7 +251,7 @@ class _Importer:
             raise ConversionError(f"neurosim cannot run this graph: {err.message}", self.where,
                                   err.where) from None
 
-    def _gather(self, name: str, identity: bool, voltage_ok: bool = False) -> _Value:
+    def _gather(self, name: str, identity: bool, voltage_ok: bool = False) -> Value:
         """The sum of a node's inputs (NIR sums several in-edges)."""
         preds = self.preds[name]
         if not preds:
@@ -298,20 +273,20 @@ class _Importer:
             self.fail(f"sums inputs of different shapes: "
                       f"{ {p: v.shape for p, v in zip(preds, values)} }", name)
         add_name = name if identity else self.fresh(f"{name}.add")  # an identity's own name
-        if all(v.kind == "stream" for v in values) and _same_scales(values):
+        if all(v.kind == "stream" for v in values) and same_scales(values):
             self.emit(Add(add_name, args=tuple(v.source for v in values)))
             return replace(values[0], source=add_name)
         members = [self._current(v, f"{add_name}.{i}") for i, v in enumerate(values)]
         self.emit(Add(add_name, args=tuple(m.source for m in members)))
-        return _Value(add_name, "current", values[0].shape, values[0].ir_shape)
+        return Value(add_name, "current", values[0].shape, values[0].ir_shape)
 
-    def _current(self, value: _Value, bn_name: str) -> _Value:
+    def _current(self, value: Value, bn_name: str) -> Value:
         """``value`` with its pending scale applied (a BatchNorm), ready to feed a layer."""
         if value.scale is None or np.all(value.scale == 1):
             return replace(value, scale=None)
         name = self.fresh(bn_name)
         self._bn(name, value.source, value.scale, np.zeros_like(value.scale))
-        return _Value(name, "current", value.shape, value.ir_shape)
+        return Value(name, "current", value.shape, value.ir_shape)
 
     def _bn(self, name: str, source: str, k, c) -> None:
         k = np.asarray(k, np.float64)
@@ -354,380 +329,21 @@ class _Importer:
             self.fail(f"expected an input of shape (C, H, W), (C, L) or (F,), got {list(shape)} "
                       "(did the exporter keep the batch dimension?)", name)
         self.emit(Input(name, shape=ir_shape, scale=self.car.input_scale or 1.0))
-        return _Value(name, "stream", shape, ir_shape)
+        return Value(name, "stream", shape, ir_shape)
 
     def _identity(self, name, node):
         """Output nodes and a subgraph's inner Input/Output: they pass their (summed) input."""
         return self._gather(name, identity=True, voltage_ok=True)
 
-    def _scale(self, name, node):
-        value = self._gather(name, identity=True)
-        s = self._per_channel(node.scale, value.shape, "scale", name)
-        if value.scale is not None:
-            s = s * value.scale
-        if np.allclose(s, 1, rtol=0, atol=TOLERANCE):  # e.g. a neuron's level value θ absorbed
-            return replace(value, scale=None)
-        return replace(value, scale=s)
-
-    def _delay(self, name, node):
-        value = self._gather(name, identity=True)
-        delay = np.asarray(node.delay, np.float64)
-        if np.any(delay != 0):
-            self.fail(f"delays its input by up to {delay.max():g}: neurosim has no synaptic "
-                      "delays", name)
-        return value
-
-    def _flatten(self, name, node):
-        value = self._gather(name, identity=False)
-        nd = len(value.shape)
-        declared = node.input_type.get("input") if isinstance(node.input_type, dict) else None
-        if declared is not None and np.size(declared) and \
-                int(np.prod(declared)) != int(np.prod(value.shape)):
-            self.fail(f"declares input {np.asarray(declared).tolist()} but receives "
-                      f"{list(value.shape)}", name)
-        start, end = int(node.start_dim), int(node.end_dim)
-        start, end = start % nd if start < 0 else start, end % nd if end < 0 else end
-        if nd == 1:
-            return value
-        if (start, end) != (0, nd - 1):
-            self.fail(f"flattens dimensions {start}..{end} of {list(value.shape)}: neurosim "
-                      "flattens whole feature maps only", name)
-        if value.kind != "stream":
-            self.fail("flattens a current (put a neuron before it)", name)
-        self.emit(Flatten(name, input=value.source))
-        size = int(np.prod(value.shape))
-        scale = None if value.scale is None else np.repeat(value.scale, size // value.shape[0])
-        return _Value(name, "stream", (size,), (size,), scale)
-
-    def _conv(self, name, node, one_d: bool):
-        value = self._gather(name, identity=False)
-        w = np.asarray(node.weight, np.float64)
-        nd = 1 if one_d else 2
-        if w.ndim != nd + 2:
-            self.fail(f"weight must have {nd + 2} dimensions, got shape {list(w.shape)}", name)
-        groups = int(np.asarray(node.groups).ravel()[0])
-        cout, cin_g = w.shape[:2]
-        if groups < 1 or cout % groups:
-            self.fail(f"groups={groups} does not divide {cout} output channels", name)
-        if len(value.shape) != nd + 1 or value.shape[0] != cin_g * groups:
-            self.fail(f"expects an input of {cin_g * groups} channels and {nd} spatial "
-                      f"dimension(s), gets {list(value.shape)} from {self.preds[name]}"
-                      + self._input_hint(name), name)
-        if value.kind != "stream" or self.car.node(name).batchnorm is not None:
-            return self._affine_on_current(name, node, value, w.reshape(cout, cin_g, -1), groups)
-        kernel = w.shape[2:]
-        stride = _pair(node.stride, nd, "stride", self.where, name)
-        dilation = _pair(node.dilation, nd, "dilation", self.where, name)
-        spatial = value.shape[1:]
-        declared = np.asarray(node.input_shape if node.input_shape is not None else [],
-                              np.float64).ravel()
-        if declared.size and tuple(int(s) for s in declared) != tuple(spatial):
-            self.fail(f"declares input_shape {declared.astype(int).tolist()} but receives "
-                      f"{list(spatial)}", name)
-        if isinstance(node.padding, str):
-            if node.padding == "valid":
-                padding = (0,) * nd
-            else:  # "same"
-                total = [d * (k - 1) for d, k in zip(dilation, kernel)]
-                if any(t % 2 for t in total) or any(s != 1 for s in stride):
-                    self.fail("padding 'same' needs stride 1 and an odd (dilated) kernel here",
-                              name)
-                padding = tuple(t // 2 for t in total)
-        else:
-            padding = _pair(node.padding, nd, "padding", self.where, name)
-        if groups > 1:
-            dense = np.zeros((cout, cin_g * groups) + kernel)
-            og = cout // groups
-            for g in range(groups):
-                dense[g * og:(g + 1) * og, g * cin_g:(g + 1) * cin_g] = w[g * og:(g + 1) * og]
-            w = dense
-        if any(d > 1 for d in dilation):
-            shape = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
-            dilated = np.zeros(w.shape[:2] + shape)
-            dilated[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in dilation)] = w
-            w = dilated
-        if value.scale is not None:
-            w = w * value.scale.reshape((1, -1) + (1,) * nd)
-        if one_d:
-            w, stride, padding = w[:, :, None, :], (1,) + stride, (0,) + padding
-        out = [(s + 2 * p - k) // st + 1
-               for s, p, k, st in zip(spatial, padding[-nd:], w.shape[-nd:], stride[-nd:])]
-        if min(out) < 1:
-            self.fail(f"kernel {list(w.shape[-nd:])} does not fit input {list(spatial)}", name)
-        bias = self._bias(name, node, cout)
-        weight = w.astype(np.float32) if w.dtype != np.float32 else w
-        self.emit(Conv2d(name, input=value.source, weight=weight, bias=bias, stride=stride,
-                         padding=padding))
-        shape = (cout, *out)
-        return _Value(name, "current", shape, (cout, 1, out[0]) if one_d else shape)
-
-    def _input_hint(self, name) -> str:
-        if self.top_input not in self.preds[name] or self.car.input_shape:
-            return ""
-        return ("; if the exporter declared a wrong input shape, give the real one as "
-                "input_shape in the side-car")
-
-    def _bias(self, name, node, n: int):
-        bias = getattr(node, "bias", None)
-        if bias is None:
-            return None
-        bias = np.asarray(bias, np.float64).ravel()
-        if bias.size == 1 and n > 1:
-            bias = np.full(n, bias[0])
-        if bias.shape != (n,):
-            self.fail(f"bias has {bias.size} values for {n} outputs", name)
-        if self.car.node(name).bias is False:
-            if np.any(bias != 0):
-                self.fail("the side-car says 'bias: false' but the node's bias is not zero", name)
-            return None
-        return bias.astype(np.float32)
-
-    def _affine(self, name, node):
-        value = self._gather(name, identity=False)
-        w = np.asarray(node.weight, np.float64)
-        if w.ndim != 2:
-            self.fail(f"weight must be a matrix (out, in), got shape {list(w.shape)}", name)
-        if value.shape != (w.shape[1],):
-            self.fail(f"expects a vector of {w.shape[1]} features, gets {list(value.shape)} from "
-                      f"{self.preds[name]}" + (" (insert a Flatten)" if len(value.shape) > 1
-                                               else self._input_hint(name)), name)
-        if value.kind != "stream" or self.car.node(name).batchnorm is not None:
-            return self._affine_on_current(name, node, value, w[:, :, None], 1)
-        if value.scale is not None:
-            w = w * value.scale[None, :]
-        weight = w.astype(np.float32)
-        self.emit(Linear(name, input=value.source, weight=weight,
-                         bias=self._bias(name, node, w.shape[0])))
-        return _Value(name, "current", (w.shape[0],), (w.shape[0],))
-
-    def _affine_on_current(self, name, node, value, w, groups):
-        """A conv/affine applied to a current is only possible as a per-channel scale and shift
-        (a BatchNorm): a diagonal 1×1 map, such as a BatchNorm exported as a depthwise conv."""
-        c = value.shape[0]
-        cout = w.shape[0]
-        diag = None
-        if w.shape[2] == 1 and cout == c:
-            stride = np.asarray(getattr(node, "stride", 1)).ravel()
-            padding = getattr(node, "padding", 0)
-            padding = np.asarray(padding if not isinstance(padding, str) else
-                                 (0 if padding in ("valid", "same") else 1)).ravel()
-            if np.all(stride == 1) and np.all(padding == 0):
-                if groups == c and w.shape[1] == 1:
-                    diag = w[:, 0, 0]
-                elif groups == 1 and w.shape[1] == c:
-                    m = w[:, :, 0]
-                    if np.all(m[~np.eye(c, dtype=bool)] == 0):
-                        diag = np.diag(m).copy()
-        if diag is None:
-            self.fail(f"takes the current of {self.preds[name]} (no neuron between): neurosim's "
-                      "layers are fed by events, so only a per-channel scale and shift (a "
-                      "diagonal 1x1 map) can follow a conv or linear layer", name)
-        bias = self._bias(name, node, c)
-        shift = np.zeros(c) if bias is None else bias.astype(np.float64)
-        k = diag * (1.0 if value.scale is None else value.scale)
-        bn = self.car.node(name).batchnorm
-        if bn is not None:
-            if value.scale is not None:
-                self.fail("a side-car batchnorm cannot follow a scaled value", name)
-            self._restore_bn(name, value, bn, diag, shift)
-        else:
-            self._bn(name, value.source, k, shift)
-        return _Value(name, "current", value.shape, value.ir_shape)
-
-    def _restore_bn(self, name, value, bn, k, c):
-        """The exact BatchNorm a neurosim export folded into a depthwise node (side-car)."""
-        n = value.shape[0]
-        if bn["gamma"].shape != (n,):
-            raise ConversionError(f"batchnorm has {bn['gamma'].size} channels, the node has {n}",
-                                  self.car.path, f"nodes.{name}.batchnorm")
-        node = BatchNorm(name, input=value.source, gamma=bn["gamma"], beta=bn["beta"],
-                         mean=bn["mean"], var=bn["var"], eps=bn["eps"])
-        k_bn, c_bn = node.scale_shift()
-        if not (np.allclose(k_bn, k, rtol=1e-5, atol=1e-6)
-                and np.allclose(c_bn, c, rtol=1e-5, atol=1e-6)):
-            raise ConversionError("batchnorm does not match the node's folded weight and bias "
-                                  "(a side-car written for another file?)", self.car.path,
-                                  f"nodes.{name}.batchnorm")
-        self.emit(node)
-
-    def _pool(self, name, node, kind):
-        value = self._gather(name, identity=False)
-        if value.kind != "stream":
-            self.fail(f"pools the current of {self.preds[name]}: neurosim pools the output "
-                      "levels of a neuron layer (put the pool after the neuron)", name)
-        if len(value.shape) != 3:
-            self.fail(f"expects a feature map (C, H, W), gets {list(value.shape)}", name)
-        kernel = _pair(node.kernel_size, 2, "kernel_size", self.where, name)
-        stride = _pair(node.stride, 2, "stride", self.where, name)
-        if any(_pair(node.padding, 2, "padding", self.where, name)):
-            self.fail("pooling with padding: neurosim pools have none", name)
-        c, h, w = value.shape
-        out = ((h - kernel[0]) // stride[0] + 1, (w - kernel[1]) // stride[1] + 1)
-        if min(out) < 1 or min(kernel) < 1 or min(stride) < 1:
-            self.fail(f"pool {list(kernel)} stride {list(stride)} does not fit {list(value.shape)}",
-                      name)
-        declared = self.car.node(name).pool
-        scale = value.scale
-        if declared == "max":
-            self.emit(MaxPool2d(name, input=value.source, kernel=kernel, stride=stride))
-        elif declared == "global" or (declared is None and kind == "AvgPool2d"
-                                      and out == (1, 1) and kernel == (h, w)):
-            if kind != "AvgPool2d" or out != (1, 1):
-                self.fail("the side-car declares a global pool, but this is not an average pool "
-                          "over the whole map", name)
-            self.emit(AvgPool2d(name, input=value.source, kernel=None))
-        else:
-            if declared is not None and declared != {"AvgPool2d": "avg",
-                                                     "SumPool2d": "sum"}[kind]:
-                self.fail(f"the side-car declares pool '{declared}' but the node is a {kind}",
-                          name)
-            self.emit(AvgPool2d(name, input=value.source, kernel=kernel, stride=stride))
-            if kind == "SumPool2d":
-                k2 = float(kernel[0] * kernel[1])
-                scale = np.full(c, k2) if scale is None else scale * k2
-        return _Value(name, "stream", (c, *out), (c, *out), scale)
-
-    def _neuron(self, name, node):
-        kind = type(node).__name__
-        value = self._gather(name, identity=False)
-        settings = self.car.node(name)
-        d = discretise(node, kind, self.dialect, self.dt, self._norm_input(name, kind),
-                       f"{self.where}: {name}")
-        for key in ("decay", "gain", "leak", "theta", "v_reset"):
-            arr = getattr(d, key)
-            if arr is not None and arr.size != 1 and tuple(arr.shape) != tuple(value.shape):
-                self.fail(f"has parameters of shape {list(arr.shape)} but receives "
-                          f"{list(value.shape)}", name)
-        theta = self._per_channel(d.theta, value.shape, "threshold", name)
-        if np.any(~(theta > 0)):
-            self.fail(f"thresholds must be > 0, got min {theta.min():g}", name)
-        decay = np.asarray(d.decay, np.float64).ravel()
-        if np.ptp(decay) > TOLERANCE:
-            self.fail(f"time constants differ between neurons (decay {decay.min():.6g} to "
-                      f"{decay.max():.6g}); a neurosim population shares one decay", name)
-        decay = float(decay.mean())
-        gain = self._per_channel(d.gain, value.shape, "input gain", name)
-        leak = self._per_channel(d.leak, value.shape, "leak", name)
-        incoming = np.ones_like(gain) if value.scale is None else value.scale
-        if settings.neuron is not None:
-            spec, out_scale = self._exact_neuron(name, kind, settings.neuron, theta, decay, gain,
-                                                 leak)
-            gamma, beta = incoming, np.zeros_like(gain)
-        else:
-            spec = self._spec(name, kind, settings, d, theta, decay)
-            gamma, beta, out_scale = gain * incoming / theta, leak / theta, None
-        source = value.source
-        if np.any(gamma != 1) or np.any(beta != 0):
-            source = self.fresh(f"{name}.in")
-            self._bn(source, value.source, gamma, beta)
-        self.emit(Neuron(name, input=source, spec=spec))
-        return _Value(name, "stream", value.shape, value.ir_shape, out_scale)
-
-    def _norm_input(self, name, kind) -> bool | None:
-        declared = self.car.node(name).norm_input
-        if declared is None and kind in self.dialect.norm_input:
-            self.defaulted.setdefault("norm_input (true)", []).append(name)
-        return declared
-
-    def _spec(self, name, kind, settings, d, theta, decay) -> NeuronSpec:
-        dialect = self.dialect
-        if settings.levels is None:
-            self.defaulted.setdefault(f"levels (N={dialect.levels})", []).append(name)
-        if settings.reset is None and kind != "Threshold":
-            self.defaulted.setdefault(f"reset ({dialect.reset})", []).append(name)
-        levels = settings.levels or dialect.levels
-        reset = settings.reset or dialect.reset
-        if reset == "zero" and kind != "Threshold":
-            v_reset = np.abs(np.asarray(d.v_reset, np.float64)) / np.max(theta)
-            if np.any(v_reset > TOLERANCE):
-                self.fail(f"resets to v_reset = {np.max(np.abs(d.v_reset)):g}; neurosim's hard "
-                          "reset sets v to 0 (declare reset: subtract in the side-car if the "
-                          "framework subtracted)", name)
-        stateless = kind == "Threshold" or decay <= 1e-12
-        if decay < -1e-12 or decay > 1 + 1e-12:
-            self.fail(f"decay {decay:g} per step is outside [0, 1]", name)
-        lif = not stateless and decay < 1 - 1e-12
-        if lif and dialect.subtract_after_leak and reset == "subtract":
-            self.fail(f"{dialect.name} subtracts the threshold after the leak (mem = beta*mem + "
-                      f"I - s*theta, beta={decay:.6g}); neurosim's soft reset decays with the "
-                      "potential, so they agree only for beta = 1 or reset: zero (declare it in "
-                      "the side-car if the network was trained with reset_mechanism='zero')",
-                      name)
-        return NeuronSpec(kind="lif" if lif else "if", levels=levels, vth=float(levels),
-                          reset=reset, decay=decay if lif else 1.0,
-                          barrier=bool(settings.barrier), stateless=stateless)
-
-    def _exact_neuron(self, name, kind, spec: NeuronSpec, theta, decay, gain, leak):
-        """The side-car's exact NeuronSpec (neurosim's own export), checked against the file."""
-        field = f"nodes.{name}.neuron"
-        if not np.allclose(theta, spec.theta, rtol=1e-6):
-            raise ConversionError(f"says theta = Vth/N = {spec.theta:g}, the file's threshold is "
-                                  f"{theta.max():g}", self.car.path, field)
-        expected = 0.0 if spec.stateless else spec.decay
-        if kind != "Threshold" and abs(decay - expected) > 1e-9 and not spec.stateless:
-            raise ConversionError(f"says decay {spec.decay:g}, the file's is {decay:g}",
-                                  self.car.path, field)
-        if np.any(np.abs(gain - 1) > 1e-9) or np.any(leak != 0):
-            raise ConversionError("the file's neuron scales or shifts its input; a side-car "
-                                  "neuron spec expects r·dt/tau = 1 and no leak", self.car.path,
-                                  field)
-        scale = None if spec.theta == 1 else np.full(theta.shape, 1.0 / spec.theta)
-        return spec, scale
-
-    def _readout(self, name, node):
-        kind = type(node).__name__
-        value = self._gather(name, identity=False)
-        d = discretise(node, kind, self.dialect, self.dt, self._norm_input(name, kind),
-                       f"{self.where}: {name}")
-        decay = np.asarray(d.decay, np.float64).ravel()
-        if np.any(np.abs(decay - 1) > 1e-12) and self.timesteps > 1:
-            self.fail(f"leaks (decay {decay.min():.6g} per step) over T={self.timesteps} "
-                      "timesteps; neurosim's readout averages its input over T without leak "
-                      "(exact for an integrator I, or for T = 1)", name)
-        gain = self._per_channel(d.gain, value.shape, "input gain", name)
-        leak = self._per_channel(d.leak, value.shape, "leak", name)
-        gamma = gain * (1.0 if value.scale is None else value.scale)
-        if value.kind == "stream" or np.any(gamma != 1) or np.any(leak != 0):
-            # a current for the readout layer, which takes this node's name (on spikes too: the
-            # readout averages them over T, it is not a spiking output layer)
-            self._bn(name, value.source, gamma, leak)
-            value = _Value(name, "current", value.shape, value.ir_shape)
-        if kind == "I" and self.timesteps > 1:
-            self.note(f"{name!r} integrates over T: neurosim's readout reports the mean over the "
-                      f"T={self.timesteps} timesteps (the integrator holds T times that)")
-        return replace(value, kind="voltage", scale=None)
-
-    def _output_value(self, value: _Value) -> str:
-        """The IR node whose value is the network's output."""
-        if value.kind == "stream":
-            if value.scale is not None and not np.all(value.scale == 1):
-                self.fail("the network's output spikes are scaled (a Scale after the last "
-                          "neuron): neurosim's output is the spike count", self.top_output)
-            return value.source
-        value = self._current(value, f"{self.top_output}.scale")
-        return value.source
-
-
-def _same_scales(values) -> bool:
-    first = values[0].scale
-    for v in values[1:]:
-        if (first is None) != (v.scale is None):
-            a = first if first is not None else v.scale
-            if not np.all(a == 1):
-                return False
-        elif first is not None and not np.array_equal(first, v.scale):
-            return False
-    return True
-
 
 HANDLERS = {
-    "Input": _Importer._identity, "Output": _Importer._identity,
-    "Scale": _Importer._scale, "Delay": _Importer._delay, "Flatten": _Importer._flatten,
+    "Input": Importer._identity, "Output": Importer._identity,
+    "Scale": Importer._scale, "Delay": Importer._delay, "Flatten": Importer._flatten,
     "Conv1d": lambda self, name, node: self._conv(name, node, one_d=True),
     "Conv2d": lambda self, name, node: self._conv(name, node, one_d=False),
-    "Affine": _Importer._affine, "Linear": _Importer._affine,
+    "Affine": Importer._affine, "Linear": Importer._affine,
     "SumPool2d": lambda self, name, node: self._pool(name, node, "SumPool2d"),
     "AvgPool2d": lambda self, name, node: self._pool(name, node, "AvgPool2d"),
-    **{kind: _Importer._neuron for kind in SPIKING},
-    **{kind: _Importer._readout for kind in READOUTS},
+    **{kind: Importer._neuron for kind in SPIKING},
+    **{kind: Importer._readout for kind in READOUTS},
 }
