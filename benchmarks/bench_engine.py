@@ -35,7 +35,7 @@ from neurosim.engine import core  # noqa: E402
 from neurosim.model.builders import resnet18, vgg16  # noqa: E402
 from neurosim.model.io import load_model  # noqa: E402
 
-CIFAR = HERE.parent.parent / "shared" / "data" / "cifar10" / "cifar10_test_q75.npz"
+CIFAR = HERE.parent / "models" / "vgg16_cifar10_n4t1_w025" / "samples.npz"  # 500 test images
 
 
 def best_of(fn, repeat):

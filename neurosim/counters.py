@@ -1,6 +1,6 @@
 """The counter record shared by the reference, the event engine and the energy model.
 
-Counting rules (../shared/reference/energy_model.md §2–3, DESIGN.md "Counting"):
+Counting rules (docs/design.md, "Counting rules"):
 
 per incoming event of a projection
     1 input-FIFO read; address generation (conv: 2 MACs + kH·kW ACCs, linear: N_out ACCs,
@@ -48,12 +48,7 @@ COUNT_FIELDS = (
 )
 F = {name: i for i, name in enumerate(COUNT_FIELDS)}
 
-# Columns of layers.csv before the counts (DESIGN.md "Interfaces users see").
-META_COLUMNS = ("layer", "kind", "core", "samples", "timesteps", "levels", "neurons", "channels",
-                "analog_input")
-
-
-def analytic_visits_per_event(p: Projection, out_shape) -> int:
+def analytic_visits_per_event(p: Projection) -> int:
     """The paper's synapse visits per input event: Cout·kH·kW (conv), N_out (linear), 1."""
     if p.kind == "conv":
         cout, _, kh, kw = p.weight.shape
@@ -79,7 +74,7 @@ def charge_projection(row: np.ndarray, p: Projection, layer: Layer, events: int,
 
     ``visits`` is the exact number of synapses they reached, ``level_visits`` Σ z·reach.
     """
-    a_vis = events * analytic_visits_per_event(p, layer.shape)
+    a_vis = events * analytic_visits_per_event(p)
     row[F["events_in"]] += events
     row[F["fifo_reads"]] += events
     row[F["synapse_visits"]] += visits

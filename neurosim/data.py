@@ -21,8 +21,6 @@ from . import limits
 from .errors import InputError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                   "truck")
 
 
 @dataclass

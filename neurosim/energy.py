@@ -37,8 +37,8 @@ module reads it, so the layout is fixed:
     Static,...                (only when the profile has static power)
     Total,...
 Values are nJ per inference (run totals divided by the number of inputs). "SNN" is the simulated
-network; "ANN" the same network run once as a dense ANN on the same profile (energy_model.md
-§3.3: every MAC reads its input and its weight; no potentials; the first layer is charged in
+network; "ANN" the same network run once as a dense ANN on the same profile (docs/design.md
+§6.3: every MAC reads its input and its weight; no potentials; the first layer is charged in
 full; no routing or static cost).
 """
 
@@ -183,7 +183,7 @@ def layer_energy(c: dict, layer: Layer, prices: LayerPrices, profile: Profile,
 
 def ann_layer_energy(net: CompiledNetwork, layer: Layer, prices: LayerPrices,
                      profile: Profile) -> dict:
-    """One dense pass of ``layer`` as an ANN (pJ per inference), energy_model.md §3.3.
+    """One dense pass of ``layer`` as an ANN (pJ per inference), docs/design.md §6.3.
 
     conv: every MAC reads its input (memory of the input feature map) and its weight;
     addressing n_in + n_out + Cout·kH·kW ACCs. linear: Nin input reads, Nin·Nout weight reads
@@ -322,6 +322,22 @@ class EnergyReport:
                              "source": "; ".join(s for s in (m.energy.source, m.source) if s)})
         return pd.DataFrame(rows)
 
+    def width_notes(self) -> list[str]:
+        """Where the profile prices a memory at another word width than the compiled network
+        stores (paper_45nm's 8-bit bias memory against 16-bit biases is such a fit): said in
+        every run, so a deliberate fit is never silent."""
+        compiled = {"weights": self.net.widths.weights, "biases": self.net.widths.biases,
+                    "potentials": self.net.widths.potentials}
+        notes = []
+        for name, bits in compiled.items():
+            priced = self.profile.memories[name].bits
+            if priced != bits:
+                notes.append(f"profile {self.profile.name}: {name} are priced as {priced}-bit "
+                             f"words, the compiled network stores {bits}-bit {name} "
+                             f"(memories.{name}.bits vs widths.{name}: "
+                             f"{self.profile.memories[name].source or 'see the profile'})")
+        return notes
+
     def summary(self) -> dict:
         ops, pol = self.profile.operations, self.profile.policies
         snn, ann = self.totals_nj(), self.ann_totals_nj()
@@ -348,6 +364,7 @@ class EnergyReport:
                            "synaptic_acc_pj": ops.syn_acc_pj,
                            "neuron_update_pj": ops.neuron_update_pj, "sources": ops.sources},
             "policies": vars(pol),
+            "width_notes": self.width_notes(),
             "energy_reference": self.profile.energy_reference(),
         }
 

@@ -327,7 +327,7 @@ def pool(z, kind: str, kernel, stride, out) -> None:
 
 
 @njit(**JIT)
-def _gather(out, c0, c_total, idx, val):
+def _gather(out, c0, idx, val):
     h, w, c = out.shape
     plane = h * w
     n = 0
@@ -368,5 +368,5 @@ def gather(out, c0: int = 0, c_total: int | None = None):
     n = _count_nonzero(out) if out.flags.c_contiguous else int(np.count_nonzero(out))
     idx = np.empty(n, np.int32)
     val = np.empty(n, np.int32)
-    got, level_sum = _gather(out, c0, c_total, idx, val)
+    _, level_sum = _gather(out, c0, idx, val)
     return idx, val, int(level_sum)

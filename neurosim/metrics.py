@@ -1,4 +1,4 @@
-"""NeuroBench-compatible metrics next to neurosim's graded-aware counts (ecosystem.md §2, §7).
+"""NeuroBench-compatible metrics next to neurosim's graded-aware counts (NeuroBench 2.x, neurobench/metrics).
 
 NeuroBench (2.x, ``neurobench/metrics``) computes, per sample:
 

@@ -4,9 +4,9 @@ It runs a compiled network (integer fixed point, or float64 for the float model)
 time on whole batches with numpy, and derives every count analytically from the dense activity:
 the synapses an event reaches come from a per-position reach map, not from visiting them. The
 event engine visits synapses one event at a time; agreement of the two is the main correctness
-test (DESIGN.md).
+test (docs/design.md, "Engine equals reference").
 
-Per timestep and layer (DESIGN.md "Semantics"):
+Per timestep and layer (docs/design.md, "Semantics contract"):
 
     v ← decay(v) (LIF) ; v ← v + bias + Σ_projections ⌊(W ⊛ z_source(t)) / 2^shift⌋
     v ← clip(v, v_min, v_max)          saturation, once, when the potential is read to fire

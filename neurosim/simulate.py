@@ -11,7 +11,6 @@ This module owns that recipe: which files a run directory holds and how each is 
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import sys
 import time
@@ -161,10 +160,6 @@ def versions() -> dict:
     return {"neurosim": __version__, "python": platform.python_version(),
             "numpy": np.__version__, "numba": numba.__version__, "simpy": simpy.__version__,
             "platform": sys.platform}
-
-
-def file_hash(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def default_inputs(model_path) -> Path:
@@ -331,4 +326,5 @@ def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, s
         timing = result.timing  # the event engine's chip time per inference prices leakage
         sim.energy = estimate(sim.counts, net, profile, latency_s=timing.get(
             "seconds_per_inference", timing.get("latency_s")))
+        sim.notes += sim.energy.width_notes()
     return sim

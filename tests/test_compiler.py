@@ -5,8 +5,8 @@ from naive import run_graph
 from neurosim.compiler import Widths, compile_graph
 from neurosim.errors import CompileError
 from neurosim.model import builders
-from neurosim.model.graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input,
-                                  Linear, MaxPool2d, Neuron)
+from neurosim.model.graph import (Add, AvgPool2d, Conv2d, Graph, Input,
+                                  MaxPool2d, Neuron)
 from neurosim.model.neurons import NeuronSpec
 from neurosim.reference import run
 

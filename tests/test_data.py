@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from neurosim.data import (bin_events, fashion_mnist, FASHION_MNIST_DIR, load_cifar10_bin,
-                           load_events, load_idx, load_inputs, load_npz_images,
+                           load_idx, load_inputs, load_npz_images,
                            stratified_indices)
 from neurosim.errors import InputError
 

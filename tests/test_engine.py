@@ -335,7 +335,7 @@ def test_bad_inputs_raise_clear_errors():
 def test_a_stuck_simulation_is_an_error_not_a_hang(monkeypatch, rng):
     """If packets never arrive (here: cores that send nothing), SimPy runs out of events; the
     engine reports which cores are stuck at which frame instead of returning partial counts."""
-    from neurosim.engine import core, runner
+    from neurosim.engine import core
 
     def silent(self, frame, idx, val):
         return

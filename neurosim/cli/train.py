@@ -1,7 +1,7 @@
 """``neurosim train``: train a network with torch, checkpoint every epoch, export it.
 
     neurosim train --arch small --dataset fashion-mnist --levels 4 --timesteps 1 --epochs 15 \\
-        --out models/fmnist_small_n4t1 --checkpoint /work/cache/ckpt/fmnist_small_n4t1.pt
+        --out models/fmnist_small_n4t1 --checkpoint ckpt/fmnist_small_n4t1.pt
 
 A killed run resumes with the same command plus ``--resume CHECKPOINT``. torch is imported only
 when the command runs, so ``neurosim`` without the ``train`` extra still works.
@@ -56,8 +56,9 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-after", type=integer(1, None, "epoch"), default=None, metavar="EPOCH",
                    help="stop after this epoch of the schedule and export nothing (runs with a "
                         "time limit: resume later with --resume)")
-    p.add_argument("--data-root", default=None, help="dataset directory (default: the shared "
-                   "CIFAR-10 copy / Debian's Fashion-MNIST)")
+    p.add_argument("--data-root", default=None,
+                   help="dataset directory (default: $NEUROSIM_CIFAR10_DIR for CIFAR-10, "
+                        "Debian's dataset-fashion-mnist for Fashion-MNIST)")
     p.add_argument("--cache", default=None, help="where decoded training images are cached")
     p.add_argument("--threads", type=integer(1, 1024, "number of threads"), default=None, help="torch CPU threads")
     p.add_argument("--train-limit", type=SAMPLES, default=None,

@@ -228,7 +228,7 @@ POLICY_CHOICES = {
 
 @dataclass(frozen=True)
 class Policies:
-    """The counting rules the paper leaves to the hardware (energy_model.md §2–4).
+    """The counting rules the paper leaves to the hardware (docs/design.md, "Pricing").
 
     visits              exact: the synapses an event really reaches; analytic: the paper's
                         Cout·kH·kW per conv event, borders ignored

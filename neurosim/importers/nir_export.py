@@ -39,7 +39,7 @@ from .. import __version__
 from ..errors import ConversionError
 from ..outputs import atomic_file, check_file, head_of
 from ..model.graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear,
-                           MaxPool2d, Neuron)
+                           MaxPool2d, Neuron, unique_name)
 from .nir_read import require_nir
 from .sidecar import FORMAT, VERSION, write_sidecar
 
@@ -78,11 +78,7 @@ class _Exporter:
         self.names = {n.name for n in graph.nodes}
 
     def unique(self, base: str) -> str:
-        name, i = base, 1
-        while name in self.names:
-            name, i = f"{base}{i}", i + 1
-        self.names.add(name)
-        return name
+        return unique_name(base, self.names)
 
     def run(self):
         nir = self.nir

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CompileError, ConversionError, ModelError
-from ..model.graph import (Add, BatchNorm, Graph, Input)
+from ..model.graph import Add, BatchNorm, Graph, Input, unique_name
 from .dialects import DIALECTS, TOLERANCE, guess_dialect
 from .nir_graph import flatten_graph, reachable, topological_order
 from .nir_neurons import NeuronNodes
@@ -132,11 +132,7 @@ class Importer(SynapseNodes, NeuronNodes):
         raise ConversionError(message, self.where, node)
 
     def fresh(self, name: str) -> str:
-        candidate, i = name, 1
-        while candidate in self.names:
-            candidate, i = f"{name}{i}", i + 1
-        self.names.add(candidate)
-        return candidate
+        return unique_name(name, self.names)
 
     def emit(self, node):
         self.ir.append(node)

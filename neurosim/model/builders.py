@@ -58,7 +58,7 @@ def vgg16(levels: int = 4, timesteps: int = 1, width: float = 1.0,
           input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10,
           fc: tuple[int, ...] = (512, 512), vth: float = 1.0, input_scale: float = 1 / 255,
           seed: int = 0, name: str | None = None) -> Graph:
-    """VGG16 as the paper's group configures it for CIFAR-10 (methods.md §4.4).
+    """VGG16 as the paper's group configures it for CIFAR-10 (qualia-plugin-snn's VGG16 configuration).
 
     13 conv 3×3 (pad 1) + BN + IF, max-pool 2×2 after conv 2, 4, 7, 10 and 13, then
     flatten → FC → IF → FC → IF → FC (readout). ``width`` scales every layer's channels.
@@ -133,7 +133,7 @@ def resnet18(variant: str = "sew", levels: int = 4, timesteps: int = 1, width: f
              input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10,
              vth: float = 1.0, barrier_levels: int | None = None, input_scale: float = 1 / 255,
              seed: int = 0, name: str | None = None) -> Graph:
-    """CIFAR ResNet18 (methods.md §4.2): 3×3 stem without max-pool, 4 stages × 2 BasicBlocks.
+    """CIFAR ResNet18 (He et al.'s CIFAR variant): 3×3 stem without max-pool, 4 stages × 2 BasicBlocks.
 
     variant "sew": SEW-ResNet ADD — neuron on the direct path, block output = sum (values grow).
     variant "sparse": Sparse-ResNet — as SEW, plus a barrier neuron after every sum.

@@ -24,6 +24,15 @@ from .neurons import NeuronSpec
 MAX_NAME = 200  # characters
 
 
+def unique_name(base: str, taken: set) -> str:
+    """``base``, or ``base1``, ``base2``… the first not in ``taken`` (which it joins)."""
+    name, i = base, 1
+    while name in taken:
+        name, i = f"{base}{i}", i + 1
+    taken.add(name)
+    return name
+
+
 def name_problem(name) -> str | None:
     """Why ``name`` cannot name a node, or None. Names become file members ("<node>/<field>" in
     weights.npz) and report rows, so no path separators, no "." or "..", no control
@@ -170,7 +179,7 @@ class BatchNorm(Node):
         return {"gamma": self.gamma, "beta": self.beta, "mean": self.mean, "var": self.var}
 
     def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
-        """(k, c) with BN(x) = k·x + c, in float64 (methods.md §4.5)."""
+        """(k, c) with BN(x) = k·x + c, in float64 (the BatchNorm fold: k = γ/√(σ² + ε), c = β − k·μ)."""
         k = self.gamma.astype(np.float64) / np.sqrt(self.var.astype(np.float64) + self.eps)
         return k, self.beta.astype(np.float64) - k * self.mean.astype(np.float64)
 

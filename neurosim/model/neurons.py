@@ -10,7 +10,7 @@ Every neuron in neurosim is one rule, applied once per timestep to a whole popul
 N = 1 is the binary IF neuron of classic SNNs. The closed form equals N micro-steps of a binary
 soft-reset IF charged with the same current (the paper's §4.1 two-phase description) whenever v
 starts the timestep in [0, Vth); where the two readings differ, the closed form is the hardware's
-behaviour (DESIGN.md, "Semantics"). A barrier neuron (Sparse-ResNet, after a residual add) is a
+behaviour (docs/design.md, "Timesteps and levels"). A barrier neuron (Sparse-ResNet, after a residual add) is a
 multi-level IF with its own N and Vth; it differs only in how it is trained (straight-through
 estimator). S3NN's single-step neuron is N = 1, T = 1 with ``stateless=True``: nothing is carried
 from one timestep to the next.

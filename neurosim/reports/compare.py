@@ -169,12 +169,8 @@ def build(runs: list[Run], out: Path) -> list[Path]:
               ("energy_breakdown", breakdown_table(runs))]
     written = []
     for stem, t in tables:
-        if t is None:
-            continue
-        t.to_csv(out / f"{stem}.csv")
-        (out / f"{stem}.md").write_text(t.to_markdown())
-        (out / f"{stem}.tex").write_text(t.to_latex())
-        written += [out / f"{stem}.{e}" for e in ("csv", "md", "tex")]
+        if t is not None:
+            written += t.write(out, stem)
     figs = [("Events per layer and inference, run by run",
              figures.events_by_layer(runs, out / "figures" / "events_by_layer",
                                      title="Events per layer: " + " vs ".join(r.label
@@ -228,10 +224,5 @@ def html_page(runs: list[Run], tables: list[Table], figs) -> str:
     for run in runs:
         sec.append(f"<h3>{page.html.escape(run.label)}</h3>")
         sec.append(page.meta(provenance(run)))
-    sec = p.section("Tables")
-    for t in tables:
-        sec.append(page.table(t))
-    sec = p.section("Figures")
-    for caption, paths in figs:
-        sec.append(page.figure(next(x for x in paths if x.suffix == ".png"), caption))
+    page.tables_and_figures(p, tables, figs)
     return p.render()

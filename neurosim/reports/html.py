@@ -67,6 +67,17 @@ def meta(items: dict) -> str:
     return f'<dl class="meta">{rows}</dl>'
 
 
+def tables_and_figures(p: Page, tables: list[Table], figs) -> None:
+    """The "Tables" and "Figures" sections every report page ends with; ``figs`` holds
+    (caption, paths) pairs whose PNG is embedded."""
+    sec = p.section("Tables")
+    for t in tables:
+        sec.append(table(t))
+    sec = p.section("Figures")
+    for caption, paths in figs:
+        sec.append(figure(next(x for x in paths if x.suffix == ".png"), caption))
+
+
 def figure(png: Path, caption: str) -> str:
     """An <img> whose source is the PNG itself (base64), with alt text and a caption."""
     data = base64.b64encode(Path(png).read_bytes()).decode("ascii")

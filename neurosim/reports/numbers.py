@@ -31,26 +31,25 @@ def plain(value: float, digits: int = 3) -> str:
     return f"{value:.{decimals}f}"
 
 
-def paper(value, digits: int = 3, missing: str = "–") -> str:
-    """3.10·10⁶; values in [0.01, 1000) print plainly (690, 0.799)."""
+def _scientific(value, digits: int, missing: str, power) -> str:
+    """``missing`` for None/NaN; values in [0.01, 1000) plainly; others as ``power(m, e)``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return missing
     value = float(value)
     if value == 0 or 0.01 <= abs(value) < 1000:
         return plain(value, digits)
-    mantissa, exponent = split(value, digits)
-    return f"{mantissa}·10{str(exponent).translate(SUPERSCRIPT)}"
+    return power(*split(value, digits))
+
+
+def paper(value, digits: int = 3, missing: str = "–") -> str:
+    """3.10·10⁶; values in [0.01, 1000) print plainly (690, 0.799)."""
+    return _scientific(value, digits, missing,
+                       lambda m, e: f"{m}·10{str(e).translate(SUPERSCRIPT)}")
 
 
 def latex(value, digits: int = 3, missing: str = "--") -> str:
     """$3.10\\cdot10^{6}$."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return missing
-    value = float(value)
-    if value == 0 or 0.01 <= abs(value) < 1000:
-        return plain(value, digits)
-    mantissa, exponent = split(value, digits)
-    return f"${mantissa}\\cdot10^{{{exponent}}}$"
+    return _scientific(value, digits, missing, lambda m, e: f"${m}\\cdot10^{{{e}}}$")
 
 
 def count(value, missing: str = "–") -> str:

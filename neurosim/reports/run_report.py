@@ -108,7 +108,7 @@ def metrics_table(run: Run) -> Table:
                  {"NeuroBench metric": TEXT, "NeuroBench value": COUNT,
                   "neurosim (graded-aware)": TEXT, "neurosim value": COUNT},
                  notes + ["NeuroBench values are computed as NeuroBench 2.x does, on this run's "
-                          "activity (see neurosim/reports/metrics.py for the mapping); the AC/MAC "
+                          "activity (see neurosim/metrics.py for the mapping); the AC/MAC "
                           "test is per timestep and sample (batch_size=1)."],
                  cell_formats=cells)
 
@@ -176,12 +176,8 @@ def build(run: Run, out: Path) -> list[Path]:
     tables = [("energy_breakdown", energy), ("layer_table", layers), ("metrics", metrics),
               ("synops_by_layer", synops)]
     for stem, t in tables:
-        if t is None:
-            continue
-        t.to_csv(out / f"{stem}.csv")
-        (out / f"{stem}.md").write_text(t.to_markdown())
-        (out / f"{stem}.tex").write_text(t.to_latex())
-        written += [out / f"{stem}.{ext}" for ext in ("csv", "md", "tex")]
+        if t is not None:
+            written += t.write(out, stem)
     figs = run_figures(run, out / FIGURES)
     written += [p for _, paths in figs for p in paths]
     md = markdown(run, energy, layers, metrics, synops, figs, out)

@@ -1,4 +1,4 @@
-"""Read a simulation's output directory (DESIGN.md "Interfaces users see") back into tables.
+"""Read a simulation's output directory (docs/outputs.md) back into tables.
 
 A run directory holds summary.json, layers.csv and timesteps.csv, plus energy.csv with a hardware
 profile, and levels.csv / metrics.json when ``neurosim simulate --out`` recorded levels. Everything
@@ -23,15 +23,12 @@ ENERGY = "energy.csv"
 LEVELS = "levels.csv"
 METRICS = "metrics.json"
 
-# Columns every layers.csv has (DESIGN.md); energy columns are added with a profile.
+# Columns every layers.csv has (docs/outputs.md); energy columns are added with a profile.
 LAYER_COLUMNS = ("layer", "kind", "samples", "timesteps", "levels", "neurons", "events_in",
                  "events_out", "level_sum_out", "synapse_visits", "synapse_visits_analytic",
                  "weight_reads", "potential_reads", "potential_writes", "bias_reads",
                  "fifo_reads", "fifo_writes", "acc_ops", "mac_ops", "addr_ops")
 LEVEL_COLUMNS = ("layer", "kind", "level", "count")
-# energy.csv rows in the paper's order (Table 3); Routing and Static only when a profile adds them.
-ENERGY_ROWS = ("Potentials", "Weights", "Bias", "In/Out", "Memory total", "Synaptic ops",
-               "Addressing", "Routing", "Static", "Total")
 SUM_NAME = re.compile(r"^(add|sum)(\d+)$")
 REQUIRED_ENERGY_ROWS = ("Potentials", "Weights", "Bias", "In/Out", "Memory total",
                         "Synaptic ops", "Addressing", "Total")

@@ -107,10 +107,7 @@ def build(df: pd.DataFrame, out: Path) -> list[Path]:
     written = [out / SWEEP_CSV]
     tables = [t for t in (summary_table(df), breakdown_table(df)) if t is not None]
     for stem, t in zip(("sweep_table", "energy_breakdown"), tables):
-        t.to_csv(out / f"{stem}.csv")
-        (out / f"{stem}.md").write_text(t.to_markdown())
-        (out / f"{stem}.tex").write_text(t.to_latex())
-        written += [out / f"{stem}.{e}" for e in ("csv", "md", "tex")]
+        written += t.write(out, stem)
     figs = sweep_figures(df, out / "figures")
     written += [p for _, ps in figs for p in ps]
     head = provenance(load_run(out / df.run.iloc[0]))
@@ -131,11 +128,6 @@ def build(df: pd.DataFrame, out: Path) -> list[Path]:
     (out / "sweep.md").write_text("\n".join(lines) + "\n")
     p = page.Page(title)
     p.section("").append(page.meta(head))
-    sec = p.section("Tables")
-    for t in tables:
-        sec.append(page.table(t))
-    sec = p.section("Figures")
-    for caption, paths in figs:
-        sec.append(page.figure(next(x for x in paths if x.suffix == ".png"), caption))
+    page.tables_and_figures(p, tables, figs)
     (out / "sweep.html").write_text(p.render())
     return written + [out / "sweep.md", out / "sweep.html"]

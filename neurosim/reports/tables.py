@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -152,31 +153,22 @@ class Table:
     def to_csv(self, path) -> None:
         self.frame.to_csv(path, index=False)
 
+    def write(self, out: Path, stem: str) -> list[Path]:
+        """STEM.csv, STEM.md and STEM.tex in ``out``; returns their paths."""
+        out = Path(out)
+        self.to_csv(out / f"{stem}.csv")
+        (out / f"{stem}.md").write_text(self.to_markdown())
+        (out / f"{stem}.tex").write_text(self.to_latex())
+        return [out / f"{stem}.{ext}" for ext in ("csv", "md", "tex")]
+
+
+LATEX = {**{ch: "\\" + ch for ch in "&%$#_{}"}, "~": "\\textasciitilde{}",
+         "^": "\\textasciicircum{}", "\\": "\\textbackslash{}", "–": "--", "·": "$\\cdot$",
+         "×": "$\\times$", "≤": "$\\leq$", "Σ": "$\\Sigma$"}
+
 
 def latex_escape(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch in "&%$#_{}":
-            out.append("\\" + ch)
-        elif ch == "~":
-            out.append("\\textasciitilde{}")
-        elif ch == "^":
-            out.append("\\textasciicircum{}")
-        elif ch == "\\":
-            out.append("\\textbackslash{}")
-        elif ch == "–":
-            out.append("--")
-        elif ch == "·":
-            out.append("$\\cdot$")
-        elif ch == "×":
-            out.append("$\\times$")
-        elif ch == "≤":
-            out.append("$\\leq$")
-        elif ch == "Σ":
-            out.append("$\\Sigma$")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return "".join(LATEX.get(ch, ch) for ch in text)
 
 
 def breakdown_frame(energy: pd.DataFrame, columns: list[str] | None = None,

@@ -145,7 +145,7 @@ def profile_check_section(rep: Reproduction) -> list[str]:
 
 def ann_section(profiles: list[Profile], head: str = "global_pool") -> list[str]:
     lines = ["## The ANN column", "",
-             "neurosim's ANN baseline (energy_model.md §3.3: every MAC reads its input from a "
+             "neurosim's ANN baseline (docs/design.md §6.3: every MAC reads its input from a "
              "memory of the input feature map and its weight; each output written once; bias per "
              "the profile's policy; addressing n_in + n_out + Cout·kH·kW ACCs per conv layer, "
              "Nin·Nout per linear layer; the first layer charged in full) on neurosim's VGG16. "
@@ -171,7 +171,7 @@ def ann_section(profiles: list[Profile], head: str = "global_pool") -> list[str]
                 line += [_sci(ours), err]
             body.append(line)
         lines += [f"### {table} ({DATASET_OF[table]}), ANN", ""] + _md_table(header, body) + [""]
-    lines += ["The gap is real and documented in energy_model.md §5: the public code's ANN "
+    lines += ["The gap is real and documented in docs/design.md §7.5: the public code's ANN "
               "formulas on a standard VGG16 miss the weights row by an order of magnitude with "
               "layer-sized weight memories, and a brute-force search over ~4k variants (pooling, "
               "classifier, widths, energies, memory sizing) got no closer than 28% (CIFAR) and "

@@ -173,9 +173,7 @@ def table3_report(runs: dict[str, Run], notes: list[str], out: Path) -> list[Pat
     """reports/table3: the paper's table, ours beside it, the ratio, and a breakdown figure."""
     tables = table3_tables(runs)
     for stem, t in zip(("paper", "neurosim", "ratio"), tables):
-        t.to_csv(out / f"table3_{stem}.csv")
-        (out / f"table3_{stem}.md").write_text(t.to_markdown())
-        (out / f"table3_{stem}.tex").write_text(t.to_latex())
+        t.write(out, f"table3_{stem}")
     configs = [c for c in PAPER_CONFIGS if c in runs and runs[c].energy is not None]
     energy = {c: runs[c].energy["SNN"].to_dict() for c in configs}
     ann = next((r for r in runs.values() if r.energy is not None
@@ -199,10 +197,11 @@ def table3_report(runs: dict[str, Run], notes: list[str], out: Path) -> list[Pat
     lines += [f"- **{cfg}**: {note}" for cfg, note in notes_by_config(runs, notes).items()]
     lines.append("")
     lines += [t.to_markdown() for t in tables]
-    lines += ["Rows the paper's §4.2 analysis determines by construction (In/Out, Synaptic ops, "
-              "Bias) versus those that depend on per-access energies fitted to the table "
+    lines += ["Rows the back-computation of docs/design.md §7.5 determines by construction "
+              "(In/Out, Synaptic ops, Bias) versus those that depend on per-access energies "
+              "fitted to the table "
               "(Potentials, Weights): see reports/paper_tables.md and "
-              "../shared/reference/energy_model.md. Differences here come from neurosim's own "
+              "docs/design.md. Differences here come from neurosim's own "
               "counts on its trained network (width, training and accuracy differ from the "
               "paper's; see reports/models.md).", ""]
     for caption, paths in figs:
@@ -264,12 +263,6 @@ def figure11_table(df: pd.DataFrame, sew: str, sparse: str) -> Table:
     return Table("Spikes per image at T=1: Sparse-ResNet18's reduction against SEW-ResNet18 "
                  "(the paper's Figure 11B)", frame, formats,
                  [paper.SOURCE + ", §6.5. Spikes are the paper's transfer measure (§6.4)."])
-
-
-def write_tables(out: Path, stem: str, t: Table) -> None:
-    t.to_csv(out / f"{stem}.csv")
-    (out / f"{stem}.md").write_text(t.to_markdown())
-    (out / f"{stem}.tex").write_text(t.to_latex())
 
 
 def append_section(md_path: Path, html_path: Path, t: Table, heading: str) -> None:
@@ -334,7 +327,7 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
                 run.label = label
             compare.build(runs, tmp)
             t = figure10_table(*runs)
-            write_tables(tmp, "figure10_paper", t)
+            t.write(tmp, "figure10_paper")
             append_section(tmp / "comparison.md", tmp / "comparison.html", t,
                            "The paper's Figure 10 numbers next to neurosim's")
         status.append(f"sew_vs_sparse: generated from {sew.name} vs {sparse.name} at T=1, N=4"
@@ -346,7 +339,7 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
             df = sweep.run_sweep(points, settings, tmp, jobs, progress)
             sweep_report.build(df, tmp)
             t = figure11_table(df, sew.name, sparse.name)
-            write_tables(tmp, "figure11_paper", t)
+            t.write(tmp, "figure11_paper")
             append_section(tmp / "sweep.md", tmp / "sweep.html", t,
                            "The paper's Figure 11 numbers next to neurosim's")
         status.append(f"sweep_nt: generated from {sew.name} and {sparse.name}, T=1, N=1…8 "

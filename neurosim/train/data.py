@@ -18,7 +18,7 @@ import torch
 from ..data import Dataset, fashion_mnist, load_npz_images
 from ..errors import InputError
 
-CIFAR10_DIR = Path(os.environ.get("NEUROSIM_CIFAR10_DIR", "/work/shared/data/cifar10"))
+CIFAR10_ENV = "NEUROSIM_CIFAR10_DIR"  # the CIFAR-10 directory when --data-root is not given
 DEFAULT_CACHE = Path(os.environ.get("NEUROSIM_CACHE", Path.home() / ".cache" / "neurosim"))
 AUGMENT = {"cifar10": {"pad": 4, "flip": True}, "fashion-mnist": {"pad": 2, "flip": True}}
 
@@ -37,6 +37,16 @@ def _cifar10_train(root: Path, cache_dir: Path) -> Dataset:
     return data
 
 
+def cifar10_dir() -> Path:
+    """Where the CIFAR-10 files are (cifar10_train_jpeg_q75.npz, cifar10_test_q75.npz): the
+    NEUROSIM_CIFAR10_DIR environment variable; neurosim ships no copy and guesses no path."""
+    if not os.environ.get(CIFAR10_ENV):
+        raise InputError(f"where is CIFAR-10? pass --data-root DIR (the directory holding "
+                         f"cifar10_train_jpeg_q75.npz and cifar10_test_q75.npz) or set "
+                         f"{CIFAR10_ENV}", "cifar10")
+    return Path(os.environ[CIFAR10_ENV])
+
+
 def load_split(dataset: str, split: str, root=None, cache_dir=None) -> Dataset:
     """uint8 (N, C, H, W) images and int64 labels of one split ("train" or "test")."""
     if split not in ("train", "test"):
@@ -46,7 +56,7 @@ def load_split(dataset: str, split: str, root=None, cache_dir=None) -> Dataset:
     if dataset != "cifar10":
         raise InputError(f"unknown dataset {dataset!r}; expected 'cifar10' or 'fashion-mnist'",
                          "train", "dataset")
-    root = CIFAR10_DIR if root is None else Path(root)
+    root = cifar10_dir() if root is None else Path(root)
     if split == "test":
         return load_npz_images(root / "cifar10_test_q75.npz")
     return _cifar10_train(root, DEFAULT_CACHE if cache_dir is None else Path(cache_dir))

@@ -14,7 +14,7 @@ Backward, by neuron role (all surrogates are derivatives of z with respect to v)
   σ'(x) = α·σ(αx)(1 − σ(αx)) at its own level threshold, x_k = v/θ − k, so
   ∂z/∂v = (1/θ)·Σ_k σ'(x_k) and ∂out/∂v = Σ_k σ'(x_k) (α = 5 in the paper's Fig. 5);
 * barrier (Sparse-ResNet, Eq. 10): straight-through, ∂out/∂v = 1;
-* S3NN (methods.md §3): x = v/Vth − 1, g'(x) = α·σ(αx)(1 − σ(αx)) for x < 0 and β/(x + 1) for
+* S3NN (Suetake, Ikegawa, Saiin, Sawada, arXiv 2201.10879): x = v/Vth − 1, g'(x) = α·σ(αx)(1 − σ(αx)) for x < 0 and β/(x + 1) for
   x ≥ 0 (α = 4, β = 1).
 
 The reset is detached by default (no gradient through v − z·θ, SpikingJelly's detach_reset): with

@@ -19,7 +19,6 @@ from pathlib import Path
 from ..model.io import read_manifest
 from ..options import SAMPLES
 from ..outputs import atomic_file, check_file, head_of
-from .data import CIFAR10_DIR
 
 PAPER_FIG10 = {"sum0": (45_665, 37_150), "sum1": (67_848, 35_819)}  # SEW, Sparse (§6.4)
 
@@ -169,7 +168,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="models")
     p.add_argument("--out", default="reports/models.md")
-    p.add_argument("--inputs", default=str(CIFAR10_DIR / "cifar10_test_q75.npz"))
+    p.add_argument("--inputs", required=True,
+                   help="the CIFAR-10 test images (cifar10_test_q75.npz) for the Figure 10 "
+                        "section")
     p.add_argument("--samples", type=SAMPLES, default=None, help="test images (default: all)")
     p.add_argument("--force", action="store_true", help="replace --out even if this command "
                                                         "did not write it")
