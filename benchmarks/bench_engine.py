@@ -59,8 +59,9 @@ class KernelClock:
 
         def timed(syn, *args):
             start = clock()
-            original(syn, *args)
+            counts = original(syn, *args)
             me.seconds += clock() - start
+            return counts
         core.Synapses.scatter = timed
         return self
 

@@ -2,8 +2,9 @@
 
 Per frame (one timestep of one input) the core runs the hardware pipeline, one call per stage:
 
-    receive    read pieces from the input FIFO channels, scatter-accumulate their events
-    integrate  leak the potentials, add every projection's accumulator (⌊acc / 2^shift⌋)
+    receive    serve the pieces in the input FIFO channels until the barrier (kernels.noc)
+    integrate  leak the potentials; accumulate the frame's events of every projection and add
+               the accumulator (⌊acc / 2^shift⌋)
     fire       add the bias, saturate, emit levels, reset
     emit       pool the levels, gather the non-zero ones into events
     send       cut the events into packets and push them into the NoC (stalls on a full FIFO)
@@ -16,12 +17,16 @@ Time: every core is a sequential server with its own clock (cycles). It serves a
 than the piece arrives — first whatever has arrived by its clock, channel by channel; when
 nothing has, the next piece to arrive, once no other source can still send one that arrives
 before it (a conservative lookahead, as in parallel discrete-event simulation) — and a sender
-takes FIFO room no earlier than the receiver gives it back. Clocks run ahead of SimPy's while a
-core has work that needs no one else; a core yields to SimPy only when it must wait — for a
-piece not yet sent, or for room not yet freed. So SimPy sees a few events per FIFO-full of
-packets, never one per spike. The order in which a core serves pieces that have all arrived by
-its clock may depend on which senders SimPy ran first: deterministic, but a modelling choice
-(round robin by channel) rather than strict first come, first served.
+takes FIFO room no earlier than the receiver gives it back. A piece's work is its events'
+cycles plus its synapse visits', known when it is sent from the reach of its events (taps
+summed over the frame once per sender, kernels.prefix_taps), so serving pieces needs no weights:
+the frame's events are accumulated once, at integrate, in one kernel call per projection and
+sending core, and the kernel's own count of visits must equal the served pieces'. Clocks run
+ahead of SimPy's while a core has work that needs no one else; a core yields to SimPy only when
+it must wait — for a piece not yet sent, or for room not yet freed. So SimPy sees a few events
+per FIFO-full of packets, never one per spike. The order in which a core serves pieces that have
+all arrived by its clock may depend on which senders SimPy ran first: deterministic, but a
+modelling choice (round robin by channel) rather than strict first come, first served.
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from simpy.events import Timeout
 
 from .. import kernels
 from ..compiler import CompiledNetwork, Layer, Projection
-from .packets import Piece
+from ..errors import EngineError
+from ..kernels import noc
 
 INT32_LIMIT = 2 ** 31 - 1
 INF = float("inf")
+NO_TAPS = np.zeros((0, 1), np.int64)
 
 
 def _wake(event) -> None:
@@ -44,6 +51,7 @@ def _wake(event) -> None:
     core, wake = event.value
     if core.wake is wake:
         core.wake = None
+        core.chip.ni[core.index, noc.WAITING] = 0
         wake.succeed()
 
 
@@ -58,7 +66,8 @@ class Synapses:
     (Σ|w| per output × the source's largest level) fits, else int64: exact either way. Weights
     are stored in the narrowest integer type that holds them (int16 for 16-bit words)."""
 
-    __slots__ = ("projection", "kind", "acc", "flat", "weight", "shift", "geometry", "c0")
+    __slots__ = ("projection", "kind", "acc", "weight", "shift", "geometry", "c0", "_bounds",
+                 "_counts")
 
     def __init__(self, p: Projection, layer: Layer, c0: int, c1: int, integer: bool,
                  max_level: int):
@@ -84,12 +93,18 @@ class Synapses:
             self.geometry = ()
         h, wd, _ = as_hwc(layer.shape)
         self.acc = np.zeros((h, wd, c1 - c0), dtype)
-        self.flat = self.acc.reshape(-1)
+        self._bounds = np.zeros(2, np.int64)
+        self._counts = np.zeros(2, np.int64)  # synapse visits, Σ z·visits
 
-    def scatter(self, idx, val, bounds, visits, levels, acc=None) -> None:
-        """Accumulate events [bounds[0], bounds[-1]) into ``acc`` (default: its own; layouts are
-        validated here, at construction, so the private kernels are called directly)."""
+    def scatter(self, idx, val, acc=None) -> tuple[int, int]:
+        """Accumulate events (idx, val) into ``acc`` (default: its own); returns the synapse
+        visits and Σ z·visits the kernel counted. Layouts are validated here, at construction,
+        so the private kernels are called directly."""
         acc = self.acc if acc is None else acc
+        bounds, counts = self._bounds, self._counts
+        bounds[1] = len(idx)
+        counts[:] = 0
+        visits, levels = counts[0:1], counts[1:2]
         if self.kind == "conv":
             kernels._conv_scatter(acc, self.weight, idx, val, bounds, visits, levels,
                                   *self.geometry)
@@ -99,64 +114,45 @@ class Synapses:
         else:
             kernels._identity_scatter(acc, self.weight, idx, val, bounds, visits, levels,
                                       self.c0)
+        return int(counts[0]), int(counts[1])
 
 
 class SharedSynapses:
     """A conv or linear projection of a layer split across several cores, accumulated once for
     all of them: one accumulator per frame for all the layer's channels.
 
-    Every core of the layer receives the same pieces in the same order (each source sends every
-    packet to all of them), so the first core to serve a piece scatters it for the whole layer
-    and records the output positions it reached (taps); each core then charges and times its
-    own part, taps × its channels, and takes its channels from the frame's accumulator when it
-    fires. The accumulator is dropped once every core has. The sums are those each core would
-    form alone; the kernel runs once per piece instead of once per piece and core."""
+    Every core of the layer receives the same events, so the first core to integrate a frame
+    scatters every sender's events for the whole layer; each core takes its channels from the
+    frame's accumulator and charges its own part of the visits (taps × its channels). The
+    accumulator is dropped once every core has. The sums are those each core would form alone;
+    the kernel runs once per frame and sender instead of once per frame, sender and core."""
 
     def __init__(self, p: Projection, layer: Layer, integer: bool, max_level: int, cores: int):
         self.full = Synapses(p, layer, 0, layer.channels, integer, max_level)
         self.shift = self.full.shift
         self.channels = layer.channels
         self.cores = cores
-        self.banks = {}  # frame → accumulator (H, W, C)
-        self.pieces = {}  # (sender, frame) → {piece start: (taps, level taps)}
-        self.keys = {}  # frame → its (sender, frame) keys
-        self.taken = {}  # frame → cores that took their channels
+        self.banks = {}  # frame → [accumulator (H, W, C), taps, Σ z·taps, cores that took it]
 
-    def bank(self, frame: int) -> np.ndarray:
-        acc = self.banks.get(frame)
-        if acc is None:
-            acc = self.banks[frame] = np.zeros_like(self.full.acc)
-        return acc
-
-    def taps(self, sender, frame: int, run: list[Piece]) -> list[tuple[int, int]]:
-        """(taps, Σ z·taps) of each piece of ``run``, scattering the pieces no core has yet."""
-        key = (sender, frame)
-        known = self.pieces.get(key)
-        if known is None:
-            known = self.pieces[key] = {}
-            self.keys.setdefault(frame, []).append(key)
-        todo = [piece for piece in run if piece.start not in known]
-        if todo:
-            bounds = np.array([todo[0].start] + [piece.stop for piece in todo], np.int64)
-            visits = np.zeros(len(todo), np.int64)
-            levels = np.zeros(len(todo), np.int64)
-            self.full.scatter(run[0].idx, run[0].val, bounds, visits, levels, self.bank(frame))
-            c = self.channels
-            for piece, v, lv in zip(todo, visits.tolist(), levels.tolist()):
-                known[piece.start] = (v // c, lv // c)
-        return [known[piece.start] for piece in run]
-
-    def take(self, core, frame: int) -> None:
-        """Add the core's channels of the frame's sums to its potentials."""
-        kernels.integrate(core.v, self.bank(frame), self.shift, core.c0)
-        taken = self.taken.get(frame, 0) + 1
-        if taken == self.cores:
+    def take(self, core, frame: int, stream) -> tuple[int, int]:
+        """Add the core's channels of the frame's sums to its potentials; returns its visits and
+        Σ z·visits."""
+        entry = self.banks.get(frame)
+        if entry is None:
+            acc = np.zeros_like(self.full.acc)
+            visits = levels = 0
+            for idx, val in stream.get(frame):
+                if len(idx):
+                    v, lv = self.full.scatter(idx, val, acc)
+                    visits += v
+                    levels += lv
+            entry = self.banks[frame] = [acc, visits // self.channels, levels // self.channels, 0]
+        kernels.integrate(core.v, entry[0], self.shift, core.c0)
+        entry[3] += 1
+        if entry[3] == self.cores:
             del self.banks[frame]
-            self.taken.pop(frame, None)
-            for key in self.keys.pop(frame, ()):
-                del self.pieces[key]
-        else:
-            self.taken[frame] = taken
+        width = core.c1 - core.c0
+        return entry[1] * width, entry[2] * width
 
 
 _LAYOUTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -180,79 +176,69 @@ def _layout(p: Projection, c0: int, c1: int, dtype) -> np.ndarray:
 
 
 class Port:
-    """What sends packets: a core's network interface, or the host's input port.
+    """What sends packets: a core's network interface, or the host's input port (node ``index``
+    of the chip's tables, neurosim/engine/fifo.py). Subclasses set env, chip, index, run_state,
+    outputs (channels it sends into) and the tap maps of its destinations' conv projections."""
 
-    Subclasses set env, clock, busy, stall, outputs (FIFO channels at the destinations),
-    run_state, timing and route_raw (routing counts, or None where nothing is counted)."""
+    taps = NO_TAPS  # (G, plane) tap maps of the conv projections it feeds
+    plane = 1  # positions per channel of its stream
 
-    route_raw = None
-    sending = True  # between frames a core is receiving, the input port is always sending
+    @property
+    def clock(self) -> float:
+        return float(self.chip.nf[self.index, noc.CLOCK])
 
-    def earliest_send(self, now: float) -> float:
-        """No piece this sender pushes from now on leaves before this time: its clock (never
-        behind SimPy's while it runs), plus, for a core still receiving its frame, the fire
-        stage and one packet it must get through first."""
-        start = self.clock if self.clock > now else now
-        return start if self.sending else start + self.fire_cycles + self.timing.cycles_per_packet
+    @clock.setter
+    def clock(self, value: float) -> None:
+        self.chip.nf[self.index, noc.CLOCK] = value
+
+    @property
+    def busy(self) -> float:
+        return float(self.chip.nf[self.index, noc.BUSY])
+
+    @property
+    def stall(self) -> float:
+        return float(self.chip.nf[self.index, noc.STALL])
 
     def send(self, frame: int, idx, val):
         """Cut one frame's events into packets and send each to every destination. A channel
         without room stalls the sender (backpressure) until the receiver frees it."""
         if not self.outputs:
             return
-        n = len(idx)
-        size = self.run_state.packet_events
-        packets = max(1, -(-n // size))
-        per_packet = self.timing.cycles_per_packet
-        raw = None if self.route_raw is None else self.route_raw[frame % self.run_state.timesteps]
-        for k in range(packets):
-            s, e = k * size, min(n, (k + 1) * size)
-            for ch in self.outputs:
-                self.clock += per_packet
-                self.busy += per_packet
-                if raw is not None:
-                    raw[0] += 1
-                    raw[1] += ch.hops
-                    raw[2] += (e - s) * ch.hops
-                start = s
-                while True:
-                    stop = min(e, start + ch.depth)
-                    piece = Piece(frame, idx, val, start, stop, k == packets - 1 and stop == e)
-                    if not ch.try_push(piece, self.clock):
-                        yield from self.wait_for_room(ch, stop - start)
-                        ch.try_push(piece, self.clock)
-                    start = stop
-                    if start >= e:
-                        break
-
-    def wait_for_room(self, ch, events: int):
-        """Stall until ``ch`` has room for ``events``: the time it comes back is known once the
-        receiver has scheduled enough releases; until then, wait for it to schedule them."""
-        when = ch.room_time(events)
-        while when is None:
-            ch.need = events
-            ch.credit = self.env.event()
-            yield ch.credit
-            when = ch.room_time(events)
-        ch.need = 0
-        if when > self.clock:
-            self.stall += when - self.clock
-            self.clock = when
+        chip = self.chip
+        run = self.run_state
+        cum = kernels.prefix_taps(idx, self.taps, self.plane) if len(self.taps) else NO_TAPS
+        t = frame % run.timesteps
+        start = 1
+        while True:
+            code, c, count = kernels.noc.send_step(chip.nf, chip.ni, chip.ch, chip.pq, chip.pt,
+                                                   chip.links, idx, cum, chip.route, chip.ev,
+                                                   self.index, frame, t, run.packet_events,
+                                                   start)
+            start = 0
+            if count:
+                chip.trigger(count)
+            if code == noc.DONE:
+                return
+            if code == noc.GROW:
+                chip.grow(c)
+                continue
+            chip.credits[c] = credit = self.env.event()
+            yield credit
 
 
 class Core(Port):
     """One core's state (potentials, accumulators), counters and timing, and its process."""
 
-    def __init__(self, env, spec, layer: Layer, net: CompiledNetwork, timing, run,
+    def __init__(self, env, spec, layer: Layer, net: CompiledNetwork, timing, run, chip,
                  shared: dict | None = None):
         self.env = env
         self.spec = spec
         self.index = spec.index
         self.layer = layer
         self.run_state = run  # the runner's shared state: frames, outputs, recording
+        self.chip = chip
         self.c0, self.c1 = spec.channels
         self.integer = net.integer
-        self.timing = timing
         h, w, _ = as_hwc(layer.shape)
         cs = self.c1 - self.c0
         dtype = np.int64 if self.integer else np.float64
@@ -271,38 +257,28 @@ class Core(Port):
                          Synapses(p, layer, self.c0, self.c1, self.integer,
                                   run.max_level[p.source])
                          for j, p in enumerate(layer.projections)]
-        self.channels = []  # incoming FIFO channels, one per source core
-        self.ready = {}  # channels with queued pieces, in the order they got them
+        self.feeds = [()] * len(layer.projections)  # per projection: sender ranks it reads
+        self.sources = list(dict.fromkeys(p.source for p in layer.projections))
+        self.rank = 0  # its place among the cores of its layer (the senders of its stream)
         self.outputs = []  # FIFO channels at the destination cores
         self.wake = None
         self.fire_cycles = spec.neurons * timing.cycles_per_neuron
+        chip.ni[spec.index, noc.FIRE_CYCLES] = self.fire_cycles
+        chip.ni[spec.index, noc.ROUTED] = 1
         self.finished = False
         self.frame = 0
-        self.clock = 0  # local time in cycles, never behind SimPy's while the core runs
-        self.busy = 0
-        self.stall = 0
-        self.occupied = 0  # room reserved in all input channels
-        self.max_occupied = 0
         self.events = (np.zeros(0, np.int32), np.zeros(0, np.int32))
         t = run.timesteps
         self.proj_raw = np.zeros((t, len(self.synapses), 3), np.int64)  # events, visits, levels
         self.fire_raw = np.zeros((t, 4), np.int64)  # spikes, events out, level sum, saturations
-        self.route_raw = np.zeros((t, 3), np.int64)  # packets, packet hops, event hops
-        self._bounds = np.zeros(17, np.int64)
-        self._visits = np.zeros((2, 16), np.int64)
 
-    # --- FIFO side --------------------------------------------------------------------------
+    @property
+    def max_occupied(self) -> int:
+        return int(self.chip.ni[self.index, noc.MAX_OCCUPIED])
 
-    def offered(self, ch, piece: Piece) -> None:
-        """A sender pushed ``piece`` into ``ch``: note the room taken and the channel's queued
-        work; wake the core if it waits for a piece of this frame."""
-        self.ready[ch] = None
-        self.occupied += piece.stop - piece.start
-        if self.occupied > self.max_occupied:
-            self.max_occupied = self.occupied
-        if self.wake is not None and piece.frame == self.frame:
-            self.wake.succeed()
-            self.wake = None
+    @property
+    def route_raw(self) -> np.ndarray:
+        return self.chip.route[self.index]
 
     # --- the pipeline -----------------------------------------------------------------------
 
@@ -310,140 +286,68 @@ class Core(Port):
         """The SimPy process: every frame through the five stages."""
         for frame in range(self.run_state.frames):
             self.frame = frame
-            self.sending = False
             yield from self.receive(frame)
             self.integrate(frame)
             self.fire(frame)
             self.emit(frame)
-            self.sending = True
+            self.chip.ni[self.index, noc.SENDING] = 1
             yield from self.send(frame, *self.events)
         self.finished = True
 
     def receive(self, frame: int):
-        """Scatter-accumulate the pieces of ``frame`` until every source has delivered its last
-        one (the barrier). Each piece is served no earlier than it arrives: first every piece
-        that has arrived by the core's clock, channel by channel; when none has, the piece that
-        arrives next, once no other source can still send one that arrives before it.
-        Consecutive pieces of one channel go to the kernels in one call."""
-        pending = dict.fromkeys(self.channels)  # channels still to deliver frame's last piece
-        while pending:
-            served = False
-            for ch in list(self.ready):
-                head = ch.queue[0]
-                if head.frame == frame and head.arrival <= self.clock:
-                    self.serve(ch, frame, self.clock, pending)
-                    served = True
-            if served:
-                continue
-            ch, until = self.next_arrival(pending, frame)
-            if ch is None:
-                yield from self.wait_for_pieces(until)
-            else:
-                self.serve(ch, frame, until, pending)
-
-    def serve(self, ch, frame: int, until: float, pending: dict) -> None:
-        """Accumulate ``ch``'s queued pieces of ``frame`` that arrive by ``until`` (at least one)."""
-        q = ch.queue
-        run = [q.popleft()]
-        while q and q[0].frame == frame and q[0].arrival <= until:
-            run.append(q.popleft())
-        if not q:
-            del self.ready[ch]
-        self.accumulate(ch, run, frame)
-        if run[-1].last:
-            del pending[ch]
-
-    def next_arrival(self, pending: dict, frame: int):
-        """With nothing arrived yet: the channel whose queued piece arrives first and how far to
-        serve it, if no source without a queued piece can send one that arrives earlier (a
-        conservative bound on its next send, as in parallel discrete-event simulation);
-        else (None, when to look again)."""
-        first, first_at, second_at = None, INF, INF
-        for ch in self.ready:
-            head = ch.queue[0]
-            if head.frame == frame:
-                if head.arrival < first_at:
-                    first, first_at, second_at = ch, head.arrival, first_at
-                elif head.arrival < second_at:
-                    second_at = head.arrival
-        if first is None:
-            return None, INF
-        now, bound = self.env.now, second_at
-        for ch in pending:
-            if not ch.queue:
-                sent = ch.sender.earliest_send(now) + ch.latency
-                if sent < first_at:
-                    return None, first_at
-                bound = min(bound, sent)
-        return first, bound
-
-    def wait_for_pieces(self, until: float):
-        """Idle until a sender pushes a piece of the current frame, or until ``until``."""
-        self.wake = wake = self.env.event()
-        if until < INF:
-            Timeout(self.env, max(0.0, until - self.env.now), (self, wake)).callbacks.append(
-                _wake)
-        yield wake
-        if self.env.now > self.clock:
-            self.clock = self.env.now
-
-    def accumulate(self, ch, run: list[Piece], frame: int) -> None:
-        """One kernel call per projection for a run of consecutive pieces of one channel; the
-        work of each piece gives the time it is done, when its FIFO room comes back."""
-        raw = self.proj_raw[frame % self.run_state.timesteps]
-        events = run[-1].stop - run[0].start
-        per_piece = None
-        for j in ch.projections:
-            if j in self.shared:
-                width = self.c1 - self.c0
-                taps = self.shared[j].taps(ch.sender, frame, run)
-                counted = [t * width for t, _ in taps]
-                level_visits = sum(lt for _, lt in taps) * width
-            else:
-                counted, level_visits = self.scatter(j, run)
-            tally = raw[j]
-            tally[0] += events
-            tally[1] += sum(counted)
-            tally[2] += level_visits
-            per_piece = counted if per_piece is None else [a + b for a, b in zip(per_piece,
-                                                                                 counted)]
-        per_event = self.timing.cycles_per_event * len(ch.projections)
-        per_synapse = self.timing.cycles_per_synapse
-        clock = self.clock
-        busy = 0
-        for piece, synapses in zip(run, per_piece):
-            work = per_event * (piece.stop - piece.start) + per_synapse * synapses
-            clock = max(clock, piece.arrival) + work
-            busy += work
-            ch.release(clock, piece.stop - piece.start)
-        self.busy += busy
-        self.clock = clock
-
-    def scatter(self, j: int, run: list[Piece]) -> tuple[list[int], int]:
-        """Projection j's kernel over a run: synapse visits of each piece, and Σ z·visits."""
-        n = len(run)
-        if n >= len(self._bounds):
-            self._bounds = np.zeros(2 * n + 1, np.int64)
-            self._visits = np.zeros((2, 2 * n), np.int64)
-        bounds = self._bounds[:n + 1]
-        bounds[0] = run[0].start
-        for i, piece in enumerate(run):
-            bounds[i + 1] = piece.stop
-        visits, levels = self._visits[0, :n], self._visits[1, :n]
-        visits[:] = 0
-        levels[:] = 0
-        self.synapses[j].scatter(run[0].idx, run[0].val, bounds, visits, levels)
-        return visits.tolist(), int(levels.sum())
+        """Serve the pieces of ``frame`` until every source has delivered its last one (the
+        barrier), waiting for pieces not yet sent (kernels.noc.receive_step)."""
+        chip, env, r = self.chip, self.env, self.index
+        resume = 0
+        while True:
+            code, until, count = kernels.noc.receive_step(chip.nf, chip.ni, chip.ch, chip.pq,
+                                                          chip.pt, chip.links, chip.ev, r,
+                                                          frame, env.now, resume)
+            if count:
+                chip.trigger(count)
+            if code == noc.DONE:
+                return
+            self.wake = wake = env.event()
+            if until < INF:
+                Timeout(env, max(0.0, until - env.now), (self, wake)).callbacks.append(_wake)
+            yield wake
+            resume = 1
 
     def integrate(self, frame: int) -> None:
-        """Leak, then add each projection's accumulator (floor-shifted) to the potentials."""
+        """Leak, then accumulate every projection's events of the frame and add the accumulator
+        (floor-shifted) to the potentials."""
         spec = self.layer.spec
+        run = self.run_state
         kernels.leak(self.v, spec.kind, self.layer.decay, spec.stateless, self.integer)
-        for j, s in enumerate(self.synapses):
+        raw = self.proj_raw[frame % run.timesteps]
+        counted = 0
+        for j, p in enumerate(self.layer.projections):
+            stream = run.streams[p.source]
+            s = self.synapses[j]
             if s is None:
-                self.shared[j].take(self, frame)
+                visits, levels = self.shared[j].take(self, frame, stream)
             else:
+                visits = levels = 0
+                events = stream.get(frame)
+                for rank in self.feeds[j]:
+                    idx, val = events[rank]
+                    if len(idx):
+                        v, lv = s.scatter(idx, val)
+                        visits += v
+                        levels += lv
                 kernels.integrate(self.v, s.acc, s.shift)
+            tally = raw[j]
+            tally[0] += stream.events(frame)
+            tally[1] += visits
+            tally[2] += levels
+            counted += visits
+        for source in self.sources:
+            run.streams[source].done(frame)
+        timed = int(self.chip.ni[self.index, noc.TIMED])
+        if timed != counted:
+            raise EngineError(f"core {self.index} ({self.layer.name}), frame {frame}: the pieces "
+                              f"served were timed for {timed} synapse visits but the kernels "
+                              f"visited {counted}", "engine")
 
     def fire(self, frame: int) -> None:
         """Bias, saturation, levels and reset for every neuron of the core."""
@@ -454,8 +358,9 @@ class Core(Port):
         raw = self.fire_raw[frame % self.run_state.timesteps]
         raw[0] += spikes
         raw[3] += saturations
-        self.clock += self.fire_cycles
-        self.busy += self.fire_cycles
+        nf = self.chip.nf
+        nf[self.index, noc.CLOCK] += self.fire_cycles
+        nf[self.index, noc.BUSY] += self.fire_cycles
 
     def emit(self, frame: int) -> None:
         """Pool the levels and gather the non-zero ones as this frame's events."""
@@ -471,6 +376,9 @@ class Core(Port):
                              self.out)
             idx, val, level_sum = kernels.gather(self.out, self.c0, self.out_channels)
             self.events = (idx, val)
+            stream = run.streams.get(layer.name)
+            if stream is not None:
+                stream.put(self.rank, frame, idx, val)
             raw = self.fire_raw[t]
             raw[1] += len(idx)
             raw[2] += level_sum

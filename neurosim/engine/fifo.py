@@ -1,78 +1,140 @@
-"""A core's input FIFO: one virtual channel per source core, with credit-based flow control.
+"""The chip's input FIFOs and network interfaces, as the tables kernels.noc updates in place.
 
-The sender reserves room for a piece when it leaves, so a full channel stalls the sender
+Each core's input FIFO is split into one virtual channel per source core, with credit-based flow
+control: the sender reserves room for a piece when it leaves, so a full channel stalls the sender
 (backpressure) and nothing is ever dropped; the room comes back when the receiving core has
 processed the piece. Splitting the FIFO by source keeps the engine free of deadlock where paths
-rejoin: a stream that runs ahead (timestep t + 1) fills only its own channel and cannot block
-the stream the receiver still waits for (timestep t).
+rejoin: a stream that runs ahead (timestep t + 1) fills only its own channel and cannot block the
+stream the receiver still waits for (timestep t).
 
-Times are in cycles. Sender and receiver each keep a local clock that may run ahead of SimPy's
-(neurosim/engine/core.py); the channel records *when* room comes back (``releases``, in the
-order the receiver finishes pieces, so in rising time) and when a piece arrives (``Piece.arrival``),
-so both sides can act on their own clock and SimPy only sees an event when one side must wait
-for the other.
+A channel keeps two rings: the pieces sent and not yet served (with their arrival times), and the
+room given back (time, events) that the sender has not taken yet. Sender and receiver each keep a
+local clock that may run ahead of SimPy's, so both act on their own clock and SimPy only sees an
+event when one side must wait for the other: ``Chip.trigger`` fires the SimPy events a kernel
+step asked for, in the order it asked.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import numpy as np
+
+from .. import kernels
+from ..kernels import noc
+
+SENTINEL_ROWS = 1  # row 0 of the rings is never used, so an empty table still has a row
 
 
-class Channel:
-    """The part of ``owner``'s input FIFO that holds events from one source core."""
+class Chip:
+    """Tables of every node (the cores, then the input port) and FIFO channel."""
 
-    __slots__ = ("env", "owner", "sender", "source", "depth", "reserved", "queue", "releases",
-                 "credit", "need", "hops", "latency", "projections")
+    def __init__(self, nodes: int, timing, timesteps: int):
+        self.nf = np.zeros((nodes, noc.NODE_F), np.float64)
+        self.ni = np.zeros((nodes, noc.NODE_I), np.int64)
+        self.ni[:, noc.READY_HEAD] = self.ni[:, noc.READY_TAIL] = -1
+        self.ni[:, noc.PER_PACKET] = timing.cycles_per_packet
+        self.ni[:, noc.PER_SYNAPSE] = timing.cycles_per_synapse
+        self.per_event = timing.cycles_per_event
+        self.route = np.zeros((nodes, timesteps, 3), np.int64)  # packets, packet/event hops
+        self.nodes = []  # the Port objects, by node index
+        self.channels = []  # (owner, sender, depth, hops, latency, terms) while wiring
+        self.credits = {}  # channel → the SimPy event its stalled sender waits on
+        self.ev = np.zeros(1, np.int64)
 
-    def __init__(self, env, owner, sender, source: str, depth: int, hops: int, latency: int):
-        self.env = env
-        self.owner = owner  # the receiving core
-        self.sender = sender  # the sending core or input port
-        self.source = source  # the event stream (layer name or the input)
-        self.depth = depth  # events
-        self.reserved = 0  # room taken: in flight, queued or being processed
-        self.queue: deque = deque()  # pieces sent, in order (arrival time on each)
-        self.releases: deque = deque()  # (time, events): room the receiver gives back
-        self.credit = None  # event a stalled sender waits on
-        self.need = 0  # room that sender needs
-        self.hops = hops
-        self.latency = latency  # cycles from the sender's network interface to this FIFO
-        self.projections = ()  # indices of the receiver's projections fed by this stream
+    def channel(self, owner, sender, depth: int, hops: int, latency: int, terms) -> int:
+        """A FIFO channel from ``sender`` to ``owner``; ``terms``: the reach terms of the
+        projections it feeds, (kind, tap map, multiplier, lo, hi) each."""
+        self.channels.append((owner.index, sender.index, depth, hops, latency, tuple(terms)))
+        return len(self.channels) - 1
 
-    def room_time(self, events: int):
-        """The earliest time the channel has room for ``events``, from the releases known so far
-        (later ones can only come later), or None if that needs releases not yet scheduled."""
-        free = self.depth - self.reserved
-        if free >= events:
-            return 0
-        for time, n in self.releases:
-            free += n
-            if free >= events:
-                return time
-        return None
+    def build(self, packet_events: int) -> None:
+        """Lay the channels out: rings sized for the pieces a channel can hold (grown when a
+        ring fills, see grow), node channel lists and reach terms in ``links``."""
+        n = len(self.channels)
+        ch = np.zeros((max(n, 1), noc.CHAN_I), np.int64)
+        links, row = [], SENTINEL_ROWS
+        ins = [[] for _ in self.nodes]
+        outs = [[] for _ in self.nodes]
+        for c, (owner, sender, depth, hops, latency, terms) in enumerate(self.channels):
+            ins[owner].append(c)
+            outs[sender].append(c)
+            piece = max(1, min(packet_events, depth))
+            q_cap = depth // piece + 4
+            ch[c, [noc.OWNER, noc.SENDER, noc.DEPTH, noc.HOPS, noc.LATENCY]] = \
+                owner, sender, depth, hops, latency
+            ch[c, [noc.Q_OFF, noc.Q_CAP, noc.R_OFF, noc.R_CAP]] = \
+                row, q_cap, row + q_cap, depth + 1  # a release holds ≥ 1 event: ≤ depth of them
+            row += q_cap + depth + 1
+            ch[c, noc.PER_EVENT] = self.per_event * len(terms)
+            ch[c, noc.TERM_LO] = len(links)
+            for term in terms:
+                links.extend(term)
+            ch[c, noc.TERM_HI] = len(links)
+        ch[:, [noc.NEXT, noc.PREV]] = -1
+        for i, (mine_in, mine_out) in enumerate(zip(ins, outs)):
+            self.ni[i, noc.IN_LO] = len(links)
+            links.extend(mine_in)
+            self.ni[i, noc.IN_HI] = self.ni[i, noc.OUT_LO] = len(links)
+            links.extend(mine_out)
+            self.ni[i, noc.OUT_HI] = len(links)
+        self.ch = ch
+        self.links = np.array(links or [0], np.int64)
+        self.pq = np.zeros((row, noc.PIECE_I), np.int64)
+        self.pt = np.zeros(row, np.float64)
+        self.ev = np.zeros(2 * (len(self.nodes) + n) + 1, np.int64)
 
-    def try_push(self, piece, time: float) -> bool:
-        """Send ``piece`` at ``time`` if the channel has room for it then (it reaches the FIFO
-        ``latency`` cycles later); False if the sender must wait for room."""
-        releases = self.releases
-        while releases and releases[0][0] <= time:
-            n = releases.popleft()[1]
-            self.reserved -= n
-            self.owner.occupied -= n
-        events = piece.stop - piece.start
-        if self.depth - self.reserved < events:
-            return False
-        piece.arrival = time + self.latency
-        self.reserved += events
-        self.queue.append(piece)
-        self.owner.offered(self, piece)
-        return True
+    def grow(self, c: int) -> None:
+        """Double channel c's piece ring: its queue moves, in order, to new rows at the end."""
+        ch = self.ch
+        off, cap, head, size = (int(x) for x in ch[c, [noc.Q_OFF, noc.Q_CAP, noc.Q_HEAD,
+                                                        noc.Q_LEN]])
+        order = off + (head + np.arange(size)) % cap
+        new = len(self.pt)
+        self.pq = np.concatenate([self.pq, np.zeros((2 * cap, noc.PIECE_I), np.int64)])
+        self.pt = np.concatenate([self.pt, np.zeros(2 * cap, np.float64)])
+        self.pq[new:new + size] = self.pq[order]
+        self.pt[new:new + size] = self.pt[order]
+        ch[c, [noc.Q_OFF, noc.Q_CAP, noc.Q_HEAD]] = new, 2 * cap, 0
 
-    def release(self, time: float, events: int) -> None:
-        """The receiver is done with ``events`` at ``time``: their room comes back then."""
-        if not events:
-            return
-        self.releases.append((time, events))
-        if self.credit is not None and self.room_time(self.need) is not None:
-            self.credit.succeed()
-            self.credit = None
+    def trigger(self, count: int) -> None:
+        """Fire the SimPy events the last kernel step asked for: wake a waiting core, give a
+        stalled sender its credit."""
+        ev = self.ev[1:1 + 2 * count].tolist()
+        for kind, x in zip(ev[::2], ev[1::2]):
+            if kind == noc.EV_WAKE:
+                core = self.nodes[x]
+                wake, core.wake = core.wake, None
+                wake.succeed()
+            else:
+                self.credits.pop(x).succeed()
+
+
+def reach_terms(layer, projections, width: int, c0: int, geometries: dict) -> list[tuple]:
+    """The reach terms of a channel into a core holding ``width`` channels of ``layer`` from c0,
+    for the projections (indices) it feeds: conv taps × width, width per event (linear), the
+    events inside the core's channels (identity). ``geometries``: the sender's tap geometries
+    (tap_geometry → index of its tap map), extended with the new ones."""
+    terms = []
+    for j in projections:
+        p = layer.projections[j]
+        if p.kind == "conv":
+            g = geometries.setdefault(tap_geometry(p, layer), len(geometries))
+            terms.append((noc.REACH_TAPS, g, width, 0, 0))
+        elif p.kind == "linear":
+            terms.append((noc.REACH_ALL, 0, width, 0, 0))
+        else:
+            plane = int(np.prod(layer.shape[1:]))
+            terms.append((noc.REACH_RANGE, 0, 1, c0 * plane, (c0 + width) * plane))
+    return terms
+
+
+def tap_geometry(p, layer) -> tuple:
+    """What a conv projection's taps depend on: source (H, W), kernel, stride, padding, output."""
+    return (tuple(p.in_shape[1:]), tuple(p.weight.shape[2:]), tuple(p.stride),
+            tuple(p.padding), tuple(layer.shape[1:]))
+
+
+def tap_maps(geometries: list[tuple]) -> np.ndarray:
+    """(G, H·W) taps of every source position, one row per geometry (kernels.conv_taps)."""
+    if not geometries:
+        return np.zeros((0, 1), np.int64)
+    return np.stack([kernels.conv_taps(hw, k, s, p, out) for hw, k, s, p, out in geometries])

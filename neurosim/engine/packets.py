@@ -1,30 +1,43 @@
-"""What travels between cores: pieces of spike packets."""
+"""What travels between cores: each frame's events of a stream, cut into packets on the way.
+
+A frame is one timestep of one input (frame = input · T + t). A sending core's events of a frame
+are (flat (C, H, W) index in the stream, value) arrays in rising index order; the FIFO tables
+carry only the pieces' bounds, arrival and work (neurosim/engine/fifo.py), and the events stay
+here until every core that receives the stream has integrated the frame: each receiving core
+accumulates a frame's events in one kernel call per projection and sending core.
+"""
 
 from __future__ import annotations
 
 
-class Piece:
-    """Events [start, stop) of a sending core's event arrays for one frame, in one FIFO channel.
+class Stream:
+    """The events of one stream (a layer's output or the input), per frame and sending core."""
 
-    A frame is one timestep of one input (frame = input · T + t). A packet holds up to
-    ``packet_events`` events; it travels as one piece, or as several when the receiving FIFO
-    channel is smaller than the packet. ``last`` marks the sender's final piece of the frame:
-    the end-of-timestep mark the receiver's barrier waits for (sent even when the frame has
-    no events). ``arrival`` is set when it is sent. ``idx`` (flat (C, H, W) source positions)
-    and ``val`` (levels) are shared, read-only, by every piece of the frame.
-    """
+    __slots__ = ("senders", "consumers", "frames")
 
-    __slots__ = ("frame", "idx", "val", "start", "stop", "last", "arrival")
+    def __init__(self, senders: int, consumers: int):
+        self.senders = senders  # cores (or the input port) that send the stream
+        self.consumers = consumers  # cores that receive it
+        self.frames = {}  # frame → [events per sender, events in all, consumers done]
 
-    def __init__(self, frame: int, idx, val, start: int, stop: int, last: bool):
-        self.frame = frame
-        self.idx = idx
-        self.val = val
-        self.start = start
-        self.stop = stop
-        self.last = last
-        self.arrival = 0.0  # cycle at which it reaches the receiving FIFO
+    def put(self, rank: int, frame: int, idx, val) -> None:
+        """Sender ``rank``'s events of ``frame``."""
+        entry = self.frames.get(frame)
+        if entry is None:
+            entry = self.frames[frame] = [[None] * self.senders, 0, 0]
+        entry[0][rank] = (idx, val)
+        entry[1] += len(idx)
 
-    @property
-    def events(self) -> int:
-        return self.stop - self.start
+    def get(self, frame: int) -> list:
+        """Every sender's (idx, val) of ``frame`` (all have sent it by the receivers' barrier)."""
+        return self.frames[frame][0]
+
+    def events(self, frame: int) -> int:
+        return self.frames[frame][1]
+
+    def done(self, frame: int) -> None:
+        """One receiving core has integrated ``frame``; the last one drops it."""
+        entry = self.frames[frame]
+        entry[2] += 1
+        if entry[2] == self.consumers:
+            del self.frames[frame]

@@ -14,7 +14,8 @@ from ..counters import (COUNT_FIELDS, F, RunCounts, RunResult, charge_projection
                         charge_timestep)
 from ..errors import EngineError
 from .core import Core, SharedSynapses
-from .fifo import Channel
+from .fifo import Chip, reach_terms, tap_maps
+from .packets import Stream
 from .source import InputPort
 
 
@@ -52,6 +53,7 @@ class RunState:
         self.packet_events = net.packet_events
         self.window = max(1, int(window))
         self.progress = progress
+        self.streams = {}  # stream name → packets.Stream: each frame's events until consumed
         b = len(inputs)
         input_max = int(inputs.max()) if inputs.size else 0
         self.max_level = {net.input_name: input_max}
@@ -98,9 +100,11 @@ class RunState:
                 self.progress(1)
 
 
-def _wire(env, net: MappedNetwork, cores: list[Core], port: InputPort, noc) -> None:
+def _wire(net: MappedNetwork, cores: list[Core], port: InputPort, noc, chip: Chip) -> None:
     """One FIFO channel per (receiving core, source core), the FIFO shared equally; the host's
-    input port sits next to the cores it feeds (no hops)."""
+    input port sits next to the cores it feeds (no hops). Each sender learns the tap maps of the
+    conv projections it feeds, each receiver which senders' events each projection reads."""
+    geometries = {id(port): {}, **{id(c): {} for c in cores}}
     for core in cores:
         sources = list(dict.fromkeys(p.source for p in core.layer.projections))
         senders = [(s, [port] if s == net.input_name else
@@ -110,10 +114,20 @@ def _wire(env, net: MappedNetwork, cores: list[Core], port: InputPort, noc) -> N
             projections = [j for j, p in enumerate(core.layer.projections) if p.source == source]
             for sender in found:
                 hops = 0 if sender is port else net.hops(sender.index, core.index)
-                ch = Channel(env, core, sender, source, depth, hops, hops * noc.hop_cycles)
-                ch.projections = projections
-                core.channels.append(ch)
-                sender.outputs.append(ch)
+                terms = reach_terms(core.layer, projections, core.c1 - core.c0, core.c0,
+                                    geometries[id(sender)])
+                sender.outputs.append(chip.channel(core, sender, depth, hops,
+                                                   hops * noc.hop_cycles, terms))
+            for j in projections:
+                p = core.layer.projections[j]
+                core.feeds[j] = tuple(rank for rank, sender in enumerate(found)
+                                      if p.kind != "identity" or sender is port
+                                      or (sender.c0 < core.c1 and core.c0 < sender.c1))
+    for sender in cores + [port]:
+        known = list(geometries[id(sender)])
+        if known:
+            sender.taps = tap_maps(known)
+            sender.plane = int(np.prod(known[0][0]))
 
 
 def _shared_synapses(net: MappedNetwork, state: RunState) -> dict:
@@ -220,10 +234,21 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
     env = simpy.Environment()
     state = RunState(env, mapped, inputs, timesteps, record, progress, batch_size)
     shared = _shared_synapses(mapped, state)
-    cores = [Core(env, spec, mapped.layer(spec.layer), mapped, timing, state,
+    chip = Chip(len(mapped.cores) + 1, timing, timesteps)
+    cores = [Core(env, spec, mapped.layer(spec.layer), mapped, timing, state, chip,
                   shared.get(spec.layer)) for spec in mapped.cores]
-    port = InputPort(env, state, timing)
-    _wire(env, mapped, cores, port, noc)
+    for layer in mapped.layers:
+        for rank, spec in enumerate(mapped.cores_of(layer.name)):
+            cores[spec.index].rank = rank
+    port = InputPort(env, state, chip, len(cores))
+    chip.nodes = cores + [port]
+    _wire(mapped, cores, port, noc, chip)
+    chip.build(mapped.packet_events)
+    for name in [mapped.input_name] + [layer.name for layer in mapped.layers]:
+        consumers = len(mapped.destinations(name))
+        if consumers:
+            senders = 1 if name == mapped.input_name else len(mapped.cores_of(name))
+            state.streams[name] = Stream(senders, consumers)
     watch = Stopwatch()
     for core in cores:
         env.process(watch.timed(core.process()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
+from ..kernels import noc
 from .core import Port
 
 
@@ -14,14 +15,13 @@ class InputPort(Port):
     values are events like any other (a pixel 0 sends nothing); the host is not a core, so its
     packets are not counted as routing."""
 
-    def __init__(self, env, run, timing):
+    def __init__(self, env, run, chip, index: int):
         self.env = env
         self.run_state = run
-        self.timing = timing
+        self.chip = chip
+        self.index = index
         self.outputs = []
-        self.clock = 0
-        self.busy = 0
-        self.stall = 0
+        chip.ni[index, noc.SENDING] = 1  # never receiving: no fire stage ahead of its sends
 
     def frame_events(self, x: np.ndarray):
         """(C, H, W) values → events (flat index, value), the order of the cores' gather."""
@@ -31,6 +31,7 @@ class InputPort(Port):
 
     def process(self):
         run = self.run_state
+        stream = run.streams.get(run.net.input_name)
         per_step = run.inputs.ndim == len(run.net.input_shape) + 2
         for b in range(len(run.inputs)):
             if b >= run.window:
@@ -41,4 +42,7 @@ class InputPort(Port):
             events = None if per_step else self.frame_events(run.inputs[b])
             for t in range(run.timesteps):
                 idx, val = self.frame_events(run.inputs[b, t]) if per_step else events
-                yield from self.send(b * run.timesteps + t, idx, val)
+                frame = b * run.timesteps + t
+                if stream is not None:
+                    stream.put(0, frame, idx, val)
+                yield from self.send(frame, idx, val)
