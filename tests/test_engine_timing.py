@@ -196,3 +196,17 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
         sys.exit("usage: python tests/test_engine_timing.py --write")
     write()
+
+
+@pytest.mark.parametrize("name", ["small_sew_n4t2_tiny_fifo", "rejoin_merge_d1_p1",
+                                  "frames_convnet_t3", "fmnist_small_n4t1/loihi_14nm"])
+def test_growing_piece_rings_change_nothing(name, monkeypatch):
+    """Channels whose piece rings start too small grow them (fifo.Chip.grow) mid-run; the run
+    is the same."""
+    from neurosim.engine import fifo
+    grown = []
+    grow = fifo.Chip.grow
+    monkeypatch.setattr(fifo, "RING_SLACK", -10 ** 6)  # rings of one row
+    monkeypatch.setattr(fifo.Chip, "grow", lambda chip, c: grown.append(c) or grow(chip, c))
+    assert timing_record(simulate(name)[2]) == expected()[name]
+    assert grown

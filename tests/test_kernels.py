@@ -337,3 +337,38 @@ def test_scatter_rejects_bad_bounds_and_indices():
     with pytest.raises(KernelError, match="factor"):
         kernels.identity_scatter(acc, np.ones(3, np.int32), idx, val, np.array([0, 2]), 0, one,
                                  one.copy())
+
+
+# --- reach: taps per source position -------------------------------------------------------------
+
+@pytest.mark.parametrize("kernel,stride,padding,hw", [((3, 3), (1, 1), (1, 1), (5, 6)),
+                                                      ((3, 3), (2, 2), (1, 1), (7, 6)),
+                                                      ((1, 1), (2, 2), (0, 0), (6, 5)),
+                                                      ((2, 3), (2, 1), (0, 2), (5, 5)),
+                                                      ((3, 1), (1, 2), (2, 0), (4, 7))])
+def test_conv_taps_are_the_visits_the_scatter_kernel_counts(kernel, stride, padding, hw):
+    """One event at every position, each its own segment: the kernel's visits are taps × C_out."""
+    cin, cout = 2, 3
+    out_hw = tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(hw, kernel, stride, padding))
+    weight = np.ones(kernel + (cin, cout), np.int16)
+    idx = np.arange(cin * hw[0] * hw[1], dtype=np.int32)
+    val = np.ones_like(idx)
+    bounds = np.arange(len(idx) + 1, dtype=np.int64)
+    visits, levels = np.zeros(len(idx), np.int64), np.zeros(len(idx), np.int64)
+    acc = np.zeros(out_hw + (cout,), np.int64)
+    kernels.conv_scatter(acc, weight, idx, val, bounds, hw, stride, padding, visits, levels)
+    taps = kernels.conv_taps(hw, kernel, stride, padding, out_hw)
+    assert np.array_equal(visits, np.tile(taps, cin) * cout)
+
+
+def test_prefix_taps_are_running_sums():
+    rng = np.random.default_rng(0)
+    taps = rng.integers(0, 10, (3, 12)).astype(np.int64)
+    idx = np.sort(rng.choice(5 * 12, 20, replace=False)).astype(np.int32)
+    cum = kernels.prefix_taps(idx, taps, 12)
+    assert cum.shape == (3, 21)
+    assert np.array_equal(cum[:, 1:], np.cumsum(taps[:, idx % 12], axis=1))
+    assert not cum[:, 0].any()
+    assert kernels.prefix_taps(idx[:0], taps, 12).tolist() == [[0], [0], [0]]
+    with pytest.raises(KernelError, match="tap maps"):
+        kernels.prefix_taps(idx, taps, 11)

@@ -31,6 +31,7 @@ modelling choice (round robin by channel) rather than strict first come, first s
 
 from __future__ import annotations
 
+import time
 import weakref
 
 import numpy as np
@@ -43,6 +44,7 @@ from ..kernels import noc
 
 INT32_LIMIT = 2 ** 31 - 1
 INF = float("inf")
+DONE = noc.DONE
 NO_TAPS = np.zeros((0, 1), np.int64)
 
 
@@ -75,12 +77,10 @@ class Synapses:
         self.kind = p.kind
         self.shift = int(p.shift)
         self.c0 = c0
-        w = p.weight[c0:c1]
         if integer:
-            per_output = np.abs(w).reshape(len(w), -1).sum(axis=1)
-            bound = int(per_output.max(initial=0)) * int(max_level)
+            per_output, wmax = _magnitudes(p, c0, c1)
+            bound = per_output * int(max_level)
             dtype = np.int32 if bound <= INT32_LIMIT else np.int64
-            wmax = int(np.abs(w).max(initial=0))
             wtype = np.int16 if wmax <= 2 ** 15 - 1 else np.int32 if wmax <= INT32_LIMIT \
                 else np.int64
         else:
@@ -158,6 +158,18 @@ class SharedSynapses:
 _LAYOUTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+def _magnitudes(p: Projection, c0: int, c1: int) -> tuple[int, int]:
+    """The largest Σ|w| of one output and the largest |w| of channels [c0, c1), kept while
+    the projection lives (see _layout)."""
+    cache = _LAYOUTS.setdefault(p, {})
+    key = (c0, c1, "magnitudes")
+    if key not in cache:
+        w = np.abs(p.weight[c0:c1])
+        cache[key] = (int(w.reshape(len(w), -1).sum(axis=1).max(initial=0)),
+                      int(w.max(initial=0)))
+    return cache[key]
+
+
 def _layout(p: Projection, c0: int, c1: int, dtype) -> np.ndarray:
     """Weights of channels [c0, c1) in the kernel's layout — conv (kH, kW, C_in, C), linear
     (N_in, C), identity (C,) — kept while the projection lives, so that repeated runs of one
@@ -182,6 +194,7 @@ class Port:
 
     taps = NO_TAPS  # (G, plane) tap maps of the conv projections it feeds
     plane = 1  # positions per channel of its stream
+    inside = 0.0  # wall time in its own code (between its yields)
 
     @property
     def clock(self) -> float:
@@ -204,26 +217,31 @@ class Port:
         without room stalls the sender (backpressure) until the receiver frees it."""
         if not self.outputs:
             return
+        clock = time.perf_counter
+        begin = clock()
         chip = self.chip
         run = self.run_state
         cum = kernels.prefix_taps(idx, self.taps, self.plane) if len(self.taps) else NO_TAPS
         t = frame % run.timesteps
         start = 1
         while True:
-            code, c, count = kernels.noc.send_step(chip.nf, chip.ni, chip.ch, chip.pq, chip.pt,
-                                                   chip.links, idx, cum, chip.route, chip.ev,
-                                                   self.index, frame, t, run.packet_events,
-                                                   start)
+            code, c, count, first = kernels.noc.send_step(chip.nf, chip.ni, chip.ch, chip.pq,
+                                                          chip.pt, chip.links, idx, cum,
+                                                          chip.route, chip.ev, self.index, frame,
+                                                          t, run.packet_events, start)
             start = 0
             if count:
-                chip.trigger(count)
-            if code == noc.DONE:
+                chip.trigger(count, first)
+            if code == DONE:
+                self.inside += clock() - begin
                 return
             if code == noc.GROW:
                 chip.grow(c)
                 continue
             chip.credits[c] = credit = self.env.event()
+            self.inside += clock() - begin
             yield credit
+            begin = clock()
 
 
 class Core(Port):
@@ -283,35 +301,39 @@ class Core(Port):
     # --- the pipeline -----------------------------------------------------------------------
 
     def process(self):
-        """The SimPy process: every frame through the five stages."""
+        """The SimPy process: every frame through the five stages. ``inside`` adds up the wall
+        time spent here between yields (the rest of the run is SimPy's)."""
+        env, chip, r = self.env, self.chip, self.index
+        nf, ni, ch, links, ev = chip.nf, chip.ni, chip.ch, chip.links, chip.ev
+        receive_step = kernels.noc.receive_step
+        clock = time.perf_counter
+        start = clock()
         for frame in range(self.run_state.frames):
             self.frame = frame
-            yield from self.receive(frame)
+            resume = 0
+            while True:  # receive: serve pieces until the barrier, waiting for pieces not yet sent
+                code, until, count, first = receive_step(nf, ni, ch, chip.pq, chip.pt, links, ev,
+                                                         r, frame, env.now, resume)
+                if count:
+                    chip.trigger(count, first)
+                if code == DONE:
+                    break
+                self.wake = wake = env.event()
+                if until < INF:
+                    Timeout(env, max(0.0, until - env.now), (self, wake)).callbacks.append(_wake)
+                self.inside += clock() - start
+                yield wake
+                start = clock()
+                resume = 1
             self.integrate(frame)
             self.fire(frame)
             self.emit(frame)
-            self.chip.ni[self.index, noc.SENDING] = 1
+            ni[r, noc.SENDING] = 1
+            self.inside += clock() - start
             yield from self.send(frame, *self.events)
+            start = clock()
         self.finished = True
-
-    def receive(self, frame: int):
-        """Serve the pieces of ``frame`` until every source has delivered its last one (the
-        barrier), waiting for pieces not yet sent (kernels.noc.receive_step)."""
-        chip, env, r = self.chip, self.env, self.index
-        resume = 0
-        while True:
-            code, until, count = kernels.noc.receive_step(chip.nf, chip.ni, chip.ch, chip.pq,
-                                                          chip.pt, chip.links, chip.ev, r,
-                                                          frame, env.now, resume)
-            if count:
-                chip.trigger(count)
-            if code == noc.DONE:
-                return
-            self.wake = wake = env.event()
-            if until < INF:
-                Timeout(env, max(0.0, until - env.now), (self, wake)).callbacks.append(_wake)
-            yield wake
-            resume = 1
+        self.inside += clock() - start
 
     def integrate(self, frame: int) -> None:
         """Leak, then accumulate every projection's events of the frame and add the accumulator

@@ -22,6 +22,7 @@ from .. import kernels
 from ..kernels import noc
 
 SENTINEL_ROWS = 1  # row 0 of the rings is never used, so an empty table still has a row
+RING_SLACK = 4  # piece-ring rows beyond a FIFO-full of whole pieces (grown when they run out)
 
 
 class Chip:
@@ -58,7 +59,7 @@ class Chip:
             ins[owner].append(c)
             outs[sender].append(c)
             piece = max(1, min(packet_events, depth))
-            q_cap = depth // piece + 4
+            q_cap = max(1, depth // piece + RING_SLACK)
             ch[c, [noc.OWNER, noc.SENDER, noc.DEPTH, noc.HOPS, noc.LATENCY]] = \
                 owner, sender, depth, hops, latency
             ch[c, [noc.Q_OFF, noc.Q_CAP, noc.R_OFF, noc.R_CAP]] = \
@@ -80,7 +81,7 @@ class Chip:
         self.links = np.array(links or [0], np.int64)
         self.pq = np.zeros((row, noc.PIECE_I), np.int64)
         self.pt = np.zeros(row, np.float64)
-        self.ev = np.zeros(2 * (len(self.nodes) + n) + 1, np.int64)
+        self.ev = np.zeros(len(self.nodes) + n + 2, np.int64)
 
     def grow(self, c: int) -> None:
         """Double channel c's piece ring: its queue moves, in order, to new rows at the end."""
@@ -95,17 +96,16 @@ class Chip:
         self.pt[new:new + size] = self.pt[order]
         ch[c, [noc.Q_OFF, noc.Q_CAP, noc.Q_HEAD]] = new, 2 * cap, 0
 
-    def trigger(self, count: int) -> None:
-        """Fire the SimPy events the last kernel step asked for: wake a waiting core, give a
-        stalled sender its credit."""
-        ev = self.ev[1:1 + 2 * count].tolist()
-        for kind, x in zip(ev[::2], ev[1::2]):
-            if kind == noc.EV_WAKE:
-                core = self.nodes[x]
+    def trigger(self, count: int, first: int) -> None:
+        """Fire the ``count`` SimPy events the last kernel step asked for (``first``, then the
+        rest from ``ev``), in order: wake a waiting core, give a stalled sender its credit."""
+        for e in (first,) if count == 1 else self.ev[1:1 + count].tolist():
+            if e & 1 == noc.EV_CREDIT:
+                self.credits.pop(e >> 1).succeed()
+            else:
+                core = self.nodes[e >> 1]
                 wake, core.wake = core.wake, None
                 wake.succeed()
-            else:
-                self.credits.pop(x).succeed()
 
 
 def reach_terms(layer, projections, width: int, c0: int, geometries: dict) -> list[tuple]:

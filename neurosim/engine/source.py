@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .. import kernels
@@ -31,12 +33,16 @@ class InputPort(Port):
 
     def process(self):
         run = self.run_state
+        clock = time.perf_counter
+        start = clock()
         stream = run.streams.get(run.net.input_name)
         per_step = run.inputs.ndim == len(run.net.input_shape) + 2
         for b in range(len(run.inputs)):
             if b >= run.window:
                 if not run.done[b - run.window].triggered:
+                    self.inside += clock() - start
                     yield run.done[b - run.window]
+                    start = clock()
                 self.clock = max(self.clock, self.env.now, run.finished[b - run.window])
             run.started[b] = self.clock
             events = None if per_step else self.frame_events(run.inputs[b])
@@ -45,4 +51,7 @@ class InputPort(Port):
                 frame = b * run.timesteps + t
                 if stream is not None:
                     stream.put(0, frame, idx, val)
+                self.inside += clock() - start
                 yield from self.send(frame, idx, val)
+                start = clock()
+        self.inside += clock() - start

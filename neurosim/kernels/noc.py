@@ -59,9 +59,9 @@ EV_WAKE, EV_CREDIT = 0, 1
 
 @njit(**JIT)
 def _emit(ev, kind, x):
+    """Ask for a SimPy event: ev[0] counts them, each is 2·x + kind (x a node or channel)."""
     n = ev[0]
-    ev[1 + 2 * n] = kind
-    ev[2 + 2 * n] = x
+    ev[1 + n] = 2 * x + kind
     ev[0] = n + 1
 
 
@@ -229,7 +229,8 @@ def _serve(nf, ni, ch, pq, pt, ev, r, c, frame, until):
 @njit(**JIT)
 def receive_step(nf, ni, ch, pq, pt, links, ev, r, frame, now, resume):
     """Core r serves pieces of ``frame`` until every source has delivered its last one (DONE) or
-    it must wait (WAIT, until when at most; inf: for a push). ``resume``: 0 starts the frame,
+    it must wait (WAIT, until when at most; inf: for a push); then how many SimPy events it asks
+    for in ``ev`` and the first of them. ``resume``: 0 starts the frame,
     1 continues after a wait (the clock catches up with SimPy's ``now``).
 
     First whatever has arrived by the core's clock, channel by channel in the order they got
@@ -269,7 +270,7 @@ def receive_step(nf, ni, ch, pq, pt, links, ev, r, frame, now, resume):
             c = ch[c, NEXT]
         if first < 0:
             ni[r, WAITING] = 1
-            return WAIT, INF, ev[0]
+            return WAIT, INF, ev[0], ev[1]
         bound = second_at
         for i in range(ni[r, IN_LO], ni[r, IN_HI]):
             c = links[i]
@@ -277,17 +278,18 @@ def receive_step(nf, ni, ch, pq, pt, links, ev, r, frame, now, resume):
                 sent = _earliest_send(nf, ni, ch[c, SENDER], now) + ch[c, LATENCY]
                 if sent < first_at:
                     ni[r, WAITING] = 1
-                    return WAIT, first_at, ev[0]
+                    return WAIT, first_at, ev[0], ev[1]
                 bound = min(bound, sent)
         _serve(nf, ni, ch, pq, pt, ev, r, first, frame, bound)
-    return DONE, 0.0, ev[0]
+    return DONE, 0.0, ev[0], ev[1]
 
 
 @njit(**JIT)
 def send_step(nf, ni, ch, pq, pt, links, idx, cum, route, ev, s, frame, t, size, start):
     """Node s cuts ``frame``'s events ``idx`` into packets of ``size`` and pushes each, in order,
     into every output channel (pieces no larger than the channel), paying ``per_packet``
-    cycles per packet and destination: DONE when all are sent; STALLED_SEND, c when channel c
+    cycles per packet and destination, then says what it asks of SimPy (as receive_step): DONE
+    when all are sent; STALLED_SEND, c when channel c
     has no room and the time it will is not known yet (the sender waits for its credit); GROW, c
     when c's ring is full. ``start``: 1 begins the frame, 0 resumes where the last call stopped.
     ``cum``: running tap sums of the events (kernels.prefix_taps) for the reach terms;
@@ -337,7 +339,7 @@ def send_step(nf, ni, ch, pq, pt, links, idx, cum, route, ev, s, frame, t, size,
                 if code != DONE:
                     ni[s, S_K], ni[s, S_OUT], ni[s, S_START], ni[s, S_CHARGED] = k, o, first, 1
                     nf[s, CLOCK] = clock
-                    return code, c, ev[0]
+                    return code, c, ev[0], ev[1]
                 _push(ni, ch, pq, pt, links, idx, cum, ev, c, frame, first, stop,
                       1 if (k == packets - 1 and stop == e) else 0, clock)
                 first = stop
@@ -349,4 +351,4 @@ def send_step(nf, ni, ch, pq, pt, links, idx, cum, route, ev, s, frame, t, size,
         o = 0
     ni[s, S_K], ni[s, S_OUT], ni[s, S_START], ni[s, S_CHARGED] = k, 0, 0, 0
     nf[s, CLOCK] = clock
-    return DONE, -1, ev[0]
+    return DONE, -1, ev[0], ev[1]
