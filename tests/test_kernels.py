@@ -372,3 +372,41 @@ def test_prefix_taps_are_running_sums():
     assert kernels.prefix_taps(idx[:0], taps, 12).tolist() == [[0], [0], [0]]
     with pytest.raises(KernelError, match="tap maps"):
         kernels.prefix_taps(idx, taps, 11)
+
+
+@pytest.mark.parametrize("theta", [7, 8, 1024])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_fire_with_power_of_two_thresholds_shifts_exactly(theta, reset):
+    """θ = 2^k fires by an arithmetic shift: the same levels and residuals as the neuron rule,
+    negative potentials included."""
+    rng = np.random.default_rng(4)
+    v = rng.integers(-6 * theta, 9 * theta, (3, 4, 5)).astype(np.int64)
+    bias = rng.integers(-theta, theta, 5).astype(np.int64)
+    z = np.zeros(v.shape, np.int32)
+    want_v, want_z, want_spikes, _ = twin_fire(v, bias, theta, 4, None, "spiking", reset)
+    spikes, _ = kernels.fire(v, bias, theta, 4, None, "spiking", reset, z)
+    assert spikes == want_spikes
+    assert np.array_equal(v, want_v) and np.array_equal(z, want_z)
+
+
+@pytest.mark.parametrize("pool", [None, ("max", (2, 2), (2, 2)), ("sum", (2, 2), (2, 2))])
+@pytest.mark.parametrize("mode", ["spiking", "readout", "sum"])
+def test_fire_emit_is_fire_pool_and_gather(pool, mode):
+    rng = np.random.default_rng(5)
+    v = rng.integers(-3000, 6000, (4, 6, 3)).astype(np.int64)
+    bias = rng.integers(-500, 500, 3).astype(np.int64)
+    v2, z, z2 = v.copy(), np.zeros(v.shape, np.int32), np.zeros(v.shape, np.int32)
+    out = z if pool is None else np.zeros((2, 3, 3), np.int32)
+    out2 = z2 if pool is None else np.zeros((2, 3, 3), np.int32)
+    got = kernels.fire_emit(v, bias, 1024, 4, (-4096, 4095), mode, "subtract", z, pool, out, 2)
+    spikes, sats = kernels.fire(v2, bias, 1024, 4, (-4096, 4095), mode, "subtract", z2)
+    assert got[:2] == (spikes, sats) and np.array_equal(v, v2)
+    if mode == "readout":
+        assert len(got[2]) == 0 and got[4] == 0
+        return
+    if pool is not None:
+        kernels.pool(z2, pool[0], pool[1], pool[2], out2)
+    idx, val, level_sum = kernels.gather(out2, 2, 7)
+    assert np.array_equal(got[2] % (out2.shape[0] * out2.shape[1]),
+                          idx % (out2.shape[0] * out2.shape[1]))
+    assert np.array_equal(got[3], val) and got[4] == level_sum

@@ -5,8 +5,9 @@ Per frame (one timestep of one input) the core runs the hardware pipeline, one c
     receive    serve the pieces in the input FIFO channels until the barrier (kernels.noc)
     integrate  leak the potentials; accumulate the frame's events of every projection and add
                the accumulator (⌊acc / 2^shift⌋)
-    fire       add the bias, saturate, emit levels, reset
-    emit       pool the levels, gather the non-zero ones into events
+    fire       add the bias, saturate, emit levels, reset; pool the levels and gather the
+               non-zero ones into events (one kernel)
+    emit       count, record and keep the frame's events for the cores that receive them
     send       cut the events into packets and push them into the NoC (stalls on a full FIFO)
 
 The barrier: the core integrates frame f only when every source core has delivered its last
@@ -270,6 +271,21 @@ class Core(Port):
         self.out_channels = as_hwc(layer.out_shape)[2]
         self.bias = None if layer.bias is None else np.ascontiguousarray(
             layer.bias[self.c0:self.c1], dtype)
+        cast = int if self.integer else float
+        v_range = layer.v_range if self.integer else None  # saturation: integer mode only
+        lo, hi = v_range if v_range is not None else (0, 0)
+        self.fire_args = (np.zeros(cs, dtype) if self.bias is None else self.bias,
+                          self.bias is not None, cast(layer.threshold),
+                          kernels.theta_shift(layer.threshold, self.integer), int(layer.levels),
+                          cast(lo), cast(hi), v_range is not None, kernels.MODES[layer.mode],
+                          layer.spec.reset == "zero")
+        pool = layer.pool
+        self.pool_args = (-1, 1, 1, 1, 1) if pool is None else \
+            (kernels.POOLS[pool.kind],) + tuple(pool.kernel) + tuple(pool.stride)
+        self.gathered = (np.empty(self.out.size, np.int32), np.empty(self.out.size, np.int32))
+        self.emitted = (0, 0)  # events and level sum the fire stage gathered
+        self.leaks = layer.spec.stateless or layer.spec.kind == "lif"
+        self.add = kernels._integrate_int if self.integer else kernels._integrate_float
         self.shared = shared or {}  # projection index → SharedSynapses (split layers)
         self.synapses = [None if j in self.shared else
                          Synapses(p, layer, self.c0, self.c1, self.integer,
@@ -340,7 +356,8 @@ class Core(Port):
         (floor-shifted) to the potentials."""
         spec = self.layer.spec
         run = self.run_state
-        kernels.leak(self.v, spec.kind, self.layer.decay, spec.stateless, self.integer)
+        if self.leaks:
+            kernels.leak(self.v, spec.kind, self.layer.decay, spec.stateless, self.integer)
         raw = self.proj_raw[frame % run.timesteps]
         counted = 0
         for j, p in enumerate(self.layer.projections):
@@ -357,7 +374,10 @@ class Core(Port):
                         v, lv = s.scatter(idx, val)
                         visits += v
                         levels += lv
-                kernels.integrate(self.v, s.acc, s.shift)
+                if self.integer:
+                    self.add(self.v, s.acc, s.shift, 0)
+                else:
+                    self.add(self.v, s.acc, 0)
             tally = raw[j]
             tally[0] += stream.events(frame)
             tally[1] += visits
@@ -372,20 +392,20 @@ class Core(Port):
                               f"visited {counted}", "engine")
 
     def fire(self, frame: int) -> None:
-        """Bias, saturation, levels and reset for every neuron of the core."""
-        layer = self.layer
-        spikes, saturations = kernels.fire(self.v, self.bias, layer.threshold, layer.levels,
-                                           layer.v_range if self.integer else None, layer.mode,
-                                           layer.spec.reset, self.z)
+        """Bias, saturation, levels and reset for every neuron of the core, then the levels
+        pooled and the non-zero ones gathered as events, in one kernel (kernels.fire_emit)."""
+        spikes, saturations, events, level_sum = kernels._fire_emit(
+            self.v, *self.fire_args, self.z, *self.pool_args, self.out, self.c0, *self.gathered)
         raw = self.fire_raw[frame % self.run_state.timesteps]
         raw[0] += spikes
         raw[3] += saturations
+        self.emitted = (events, level_sum)
         nf = self.chip.nf
         nf[self.index, noc.CLOCK] += self.fire_cycles
         nf[self.index, noc.BUSY] += self.fire_cycles
 
     def emit(self, frame: int) -> None:
-        """Pool the levels and gather the non-zero ones as this frame's events."""
+        """This frame's events: counted, recorded, kept for the cores that receive them."""
         layer = self.layer
         run = self.run_state
         t = frame % run.timesteps
@@ -393,16 +413,14 @@ class Core(Port):
         if layer.mode == "readout":
             self.events = (np.zeros(0, np.int32), np.zeros(0, np.int32))
         else:
-            if layer.pool is not None:
-                kernels.pool(self.z, layer.pool.kind, layer.pool.kernel, layer.pool.stride,
-                             self.out)
-            idx, val, level_sum = kernels.gather(self.out, self.c0, self.out_channels)
+            n, level_sum = self.emitted
+            idx, val = self.gathered[0][:n].copy(), self.gathered[1][:n].copy()
             self.events = (idx, val)
             stream = run.streams.get(layer.name)
             if stream is not None:
                 stream.put(self.rank, frame, idx, val)
             raw = self.fire_raw[t]
-            raw[1] += len(idx)
+            raw[1] += n
             raw[2] += level_sum
             run.record(self, b, t)
         if t == run.timesteps - 1:

@@ -78,7 +78,7 @@ def integrate(v, acc, shift: int, offset: int = 0) -> None:
 
 
 @njit(**JIT)
-def _fire(v, bias, has_bias, theta, levels, lo, hi, saturate, mode, reset_zero, z):
+def _fire(v, bias, has_bias, theta, shift, levels, lo, hi, saturate, mode, reset_zero, z):
     h, w, c = v.shape
     spikes = 0
     saturations = 0
@@ -98,7 +98,10 @@ def _fire(v, bias, has_bias, theta, levels, lo, hi, saturate, mode, reset_zero, 
                         x = hi
                         saturations += 1
                 if mode == 0:  # spiking: z = clip(⌊v/θ⌋, 0, N), then reset
-                    q = x // theta
+                    if shift >= 0:  # θ = 2^shift: the floor division is an arithmetic shift
+                        q = int(x) >> shift
+                    else:
+                        q = x // theta
                     if q < 0:
                         q = 0
                     elif q > levels:
@@ -120,6 +123,14 @@ def _fire(v, bias, has_bias, theta, levels, lo, hi, saturate, mode, reset_zero, 
     return spikes, saturations
 
 
+def theta_shift(theta, integer: bool) -> int:
+    """k where an integer threshold θ = 2^k (the compiler's choice, docs/design.md §3.5): the
+    fire stage then shifts instead of dividing; -1 otherwise."""
+    if integer and theta == int(theta) and int(theta) > 0 and int(theta) & (int(theta) - 1) == 0:
+        return int(theta).bit_length() - 1
+    return -1
+
+
 def fire(v, bias, theta, levels: int, v_range, mode: str, reset: str, z):
     """Add the bias, saturate to ``v_range`` (integer mode), fire and reset, in place: the
     jitted twin of neurosim.model.neurons' saturate, fire and reset (tests hold them equal).
@@ -137,7 +148,8 @@ def fire(v, bias, theta, levels: int, v_range, mode: str, reset: str, z):
     lo, hi = (v_range if saturate else (0, 0))
     integer = np.issubdtype(v.dtype, np.integer)
     cast = int if integer else float
-    return _fire(v, bias, has_bias, cast(theta), int(levels), cast(lo), cast(hi), saturate,
+    return _fire(v, bias, has_bias, cast(theta), theta_shift(theta, integer), int(levels),
+                 cast(lo), cast(hi), saturate,
                  MODES[mode], reset == "zero", z)
 
 
@@ -215,3 +227,42 @@ def gather(out, c0: int = 0, c_total: int | None = None):
     val = np.empty(n, np.int32)
     _, level_sum = _gather(out, c0, idx, val)
     return idx, val, int(level_sum)
+
+
+# --- the fire and emit stages in one call --------------------------------------------------------
+
+@njit(**JIT)
+def _fire_emit(v, bias, has_bias, theta, shift, levels, lo, hi, saturate, mode, reset_zero, z,
+               pool_kind, kh, kw, sh, sw, out, c0, idx, val):
+    spikes, saturations = _fire(v, bias, has_bias, theta, shift, levels, lo, hi, saturate, mode,
+                                reset_zero, z)
+    if mode == MODE_READOUT:
+        return spikes, saturations, 0, 0
+    if pool_kind >= 0:
+        _pool(z, out, pool_kind, kh, kw, sh, sw)
+    n, level_sum = _gather(out, c0, idx, val)
+    return spikes, saturations, n, level_sum
+
+
+def fire_emit(v, bias, theta, levels: int, v_range, mode: str, reset: str, z, pool, out,
+              c0: int = 0):
+    """fire, then pool (``pool``: None or (kind, kernel, stride); ``out`` is z without one)
+    and gather, in one call: (neurons that fired, saturations, events index, events value,
+    level sum). The same results as fire, pool and gather one after the other."""
+    _check(v.ndim == 3 and z.shape == v.shape and out.ndim == 3, "z",
+           f"levels {z.shape} and output {out.shape} must fit v {v.shape}")
+    integer = np.issubdtype(v.dtype, np.integer)
+    cast = int if integer else float
+    has_bias = bias is not None
+    bias = bias if has_bias else np.zeros(v.shape[2], v.dtype)
+    lo, hi = v_range if v_range is not None else (0, 0)
+    kind, (kh, kw), (sh, sw) = (-1, (1, 1), (1, 1)) if pool is None else \
+        (POOLS[pool[0]], pool[1], pool[2])
+    idx = np.empty(out.size, np.int32)
+    val = np.empty(out.size, np.int32)
+    spikes, sats, n, level_sum = _fire_emit(v, bias, has_bias, cast(theta),
+                                            theta_shift(theta, integer), int(levels), cast(lo),
+                                            cast(hi), v_range is not None, MODES[mode],
+                                            reset == "zero", z, kind, kh, kw, sh, sw, out, c0,
+                                            idx, val)
+    return spikes, sats, idx[:n].copy(), val[:n].copy(), int(level_sum)
