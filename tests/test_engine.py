@@ -9,7 +9,7 @@ import pytest
 from neurosim import engine, reference
 from neurosim.compiler import compile_graph, map_to_cores
 from neurosim.counters import COUNT_FIELDS, F
-from neurosim.errors import EngineError, InputError
+from neurosim.errors import EngineError, InputError, ProfileError
 from neurosim.hardware import CoreLimits, NoC, Profile, Timing
 from neurosim.model.builders import resnet18, small_convnet, small_resnet, vgg16
 from neurosim.model.graph import (Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear,
@@ -363,3 +363,14 @@ def test_simulate_writes_cores_csv(tmp_path, rng):
     assert cores.synapse_visits.sum() == sim.counts.total("synapse_visits")
     assert sim.result.timing["engine"] == "event"
     assert F["packets"] < len(COUNT_FIELDS)
+
+
+def test_cycle_costs_must_be_whole_cycles(rng):
+    g = small_convnet(levels=2, timesteps=1, channels=(2, 2), input_shape=(1, 8, 8), hidden=4)
+    net = compile_graph(g)
+    x = images(rng, g.input.shape, 1)
+    with pytest.raises(ProfileError, match=r"profile: timing.cycles_per_synapse: expected a "
+                                           r"whole number of cycles >= 0, got 1.5"):
+        engine.run(net, x, profile=Profile("p", timing=Timing(cycles_per_synapse=1.5)))
+    with pytest.raises(ProfileError, match="noc.hop_cycles"):
+        engine.run(net, x, profile=Profile("p", noc=NoC(hop_cycles=-1)))

@@ -12,7 +12,7 @@ from ..compiler import (CompiledNetwork, MappedNetwork, check_inputs, default_ma
                         event_max_level, map_to_cores)
 from ..counters import (COUNT_FIELDS, F, RunCounts, RunResult, charge_projection,
                         charge_timestep)
-from ..errors import EngineError
+from ..errors import EngineError, ProfileError
 from .core import Core, SharedSynapses
 from .fifo import Chip, reach_terms, tap_maps
 from .packets import Stream
@@ -179,6 +179,17 @@ def _core_rows(net: MappedNetwork, cores: list[Core], per_core: np.ndarray, make
     return rows
 
 
+def _check_cycles(timing, noc) -> None:
+    """Cycle costs are whole cycles (the profile schema's rule; the FIFO tables count in them)."""
+    costs = {f"timing.{name}": getattr(timing, name) for name in
+             ("cycles_per_event", "cycles_per_synapse", "cycles_per_neuron", "cycles_per_packet")}
+    costs["noc.hop_cycles"] = noc.hop_cycles
+    for field, value in costs.items():
+        if isinstance(value, bool) or not float(value).is_integer() or value < 0:
+            raise ProfileError(f"expected a whole number of cycles >= 0, got {value!r}",
+                               "profile", field)
+
+
 def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = None,
         timesteps: int | None = None, record: bool = False, batch_size: int = 64,
         progress=None, profile=None) -> RunResult:
@@ -210,6 +221,7 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
         mapped = map_to_cores(net, profile) if profile is not None else default_mapping(net)
     timing = profile.timing if profile is not None else mapped.timing
     noc = profile.noc if profile is not None else mapped.noc
+    _check_cycles(timing, noc)
     env = simpy.Environment()
     state = RunState(env, mapped, inputs, timesteps, record, progress, batch_size)
     shared = _shared_synapses(mapped, state)
