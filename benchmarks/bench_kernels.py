@@ -49,7 +49,8 @@ def conv_case(shape, density, levels, acc_dtype, rng):
 
     def run():
         visits[0] = 0
-        kernels._conv_scatter(acc, weight, idx, val, bounds, visits, lv, h, w, 1, 1, 1, 1)
+        kernels._conv_scatter(acc, weight, idx, val, bounds, visits, lv, h * w,
+                              *kernels.conv_reach((h, w), (3, 3), (1, 1), (1, 1), (h, w)))
     run()
     seconds = timed(run)
     batch = 32

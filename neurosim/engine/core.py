@@ -87,9 +87,10 @@ class Synapses:
         else:
             dtype = wtype = np.float64
         self.weight = _layout(p, c0, c1, wtype)
-        if p.kind == "conv":
+        if p.kind == "conv":  # the plane of the source and its reach tables
             _, h, wd = p.in_shape
-            self.geometry = (h, wd, p.stride[0], p.stride[1], p.padding[0], p.padding[1])
+            self.geometry = (h * wd,) + kernels.conv_reach((h, wd), p.weight.shape[2:], p.stride,
+                                                           p.padding, layer.shape[1:])
         else:
             self.geometry = ()
         h, wd, _ = as_hwc(layer.shape)

@@ -25,10 +25,11 @@ from .neurons import (MODES, POOLS, _count_nonzero, _fire, _fire_emit, _gather,
                       _integrate_float, _integrate_int, _leak_float, _leak_int, _pool, fire,
                       fire_emit, gather, integrate, leak, pool, theta_shift)
 from .synapses import (_conv_scatter, _identity_scatter, _linear_scatter, _prefix_taps,
-                       conv_scatter, conv_taps, identity_scatter, linear_scatter, prefix_taps)
+                       conv_reach, conv_scatter, conv_taps, identity_scatter, linear_scatter,
+                       prefix_taps)
 
 __all__ = ["JIT", "MODES", "POOLS", "_conv_scatter", "_count_nonzero", "_fire", "_fire_emit",
            "_gather", "_identity_scatter", "_integrate_float", "_integrate_int", "_leak_float",
-           "_leak_int", "_linear_scatter", "_pool", "_prefix_taps", "conv_scatter", "conv_taps",
-           "fire", "fire_emit", "gather", "identity_scatter", "integrate", "leak",
+           "_leak_int", "_linear_scatter", "_pool", "_prefix_taps", "conv_reach", "conv_scatter",
+           "conv_taps", "fire", "fire_emit", "gather", "identity_scatter", "integrate", "leak",
            "linear_scatter", "noc", "pool", "prefix_taps", "theta_shift"]

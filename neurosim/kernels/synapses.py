@@ -25,44 +25,60 @@ def _check_events(idx, val, bounds, visits, level_visits):
 
 
 @njit(**JIT)
-def _conv_scatter(acc, weight, idx, val, bounds, visits, level_visits, in_h, in_w, sy, sx, py, px):
-    out_h, out_w, cout = acc.shape
-    kh, kw = weight.shape[0], weight.shape[1]
-    plane = in_h * in_w
+def _conv_scatter(acc, weight, idx, val, bounds, visits, level_visits, plane, start, tap, out):
+    c_out = acc.shape[-1]
+    acc2 = acc.reshape(-1, c_out)  # (H_out·W_out, C_out)
+    weight3 = weight.reshape(-1, weight.shape[2], c_out)  # (kH·kW, C_in, C_out)
+    base = -plane  # first index of the current event's input channel (events come by channel)
+    ci = -1
     for seg in range(bounds.shape[0] - 1):
         seg_visits = 0
         seg_levels = 0
         for e in range(bounds[seg], bounds[seg + 1]):
             n = idx[e]
+            if n < base or n >= base + plane:
+                ci = n // plane
+                base = ci * plane
             z = val[e]
-            ci = n // plane
-            r = n - ci * plane
-            y = r // in_w
-            x = r - y * in_w
-            taps = 0
-            for ky in range(kh):
-                ty = y + py - ky  # = oy·sy for the output row this tap reaches
-                if ty < 0:
-                    continue
-                oy = ty // sy
-                if oy * sy != ty or oy >= out_h:
-                    continue
-                for kx in range(kw):
-                    tx = x + px - kx
-                    if tx < 0:
-                        continue
-                    ox = tx // sx
-                    if ox * sx != tx or ox >= out_w:
-                        continue
-                    row = acc[oy, ox]
-                    wrow = weight[ky, kx, ci]
-                    for c in range(cout):
-                        row[c] += z * wrow[c]
-                    taps += 1
-            seg_visits += taps * cout
-            seg_levels += taps * cout * z
+            first, last = start[n - base], start[n - base + 1]
+            for k in range(first, last):
+                row = acc2[out[k]]
+                wrow = weight3[tap[k], ci]
+                for c in range(c_out):
+                    row[c] += z * wrow[c]
+            seg_visits += (last - first) * c_out
+            seg_levels += (last - first) * c_out * z
         visits[seg] += seg_visits
         level_visits[seg] += seg_levels
+
+
+def conv_reach(in_hw, kernel, stride, padding, out_hw):
+    """What an event at each source position (y, x) reaches: its taps (ky, kx) that land on an
+    output (borders clipped, strides respected) and that output, as (start (H·W + 1,) int64,
+    tap (E,) int32 = ky·kW + kx, out (E,) int32 = oy·W_out + ox); position p's entries are
+    [start[p], start[p + 1]), ky-major. Kept per geometry."""
+    key = tuple(map(tuple, (in_hw, kernel, stride, padding, out_hw)))
+    if key not in _REACH:
+        def axis(size, k, s, p, n_out):
+            t = np.arange(size)[:, None] + p - np.arange(k)[None, :]  # = o·s for the tap's output
+            return (t >= 0) & (t % s == 0) & (t // s < n_out), t // s
+        (h, w), (kh, kw) = key[0], key[1]
+        vy, oy = axis(h, kh, stride[0], padding[0], out_hw[0])
+        vx, ox = axis(w, kw, stride[1], padding[1], out_hw[1])
+        valid = vy[:, None, :, None] & vx[None, :, None, :]  # (H, W, kH, kW)
+        taps = (np.arange(kh)[:, None] * kw + np.arange(kw)[None, :])[None, None]
+        outs = oy[:, None, :, None] * out_hw[1] + ox[None, :, None, :]
+        start = np.zeros(h * w + 1, np.int64)
+        np.cumsum(valid.reshape(h * w, -1).sum(axis=1), out=start[1:])
+        tables = (start, np.broadcast_to(taps, valid.shape)[valid].astype(np.int32),
+                  outs[valid].astype(np.int32))
+        for t in tables:
+            t.setflags(write=False)
+        _REACH[key] = tables
+    return _REACH[key]
+
+
+_REACH: dict = {}
 
 
 def conv_scatter(acc, weight, idx, val, bounds, in_hw, stride, padding, visits, level_visits):
@@ -79,8 +95,14 @@ def conv_scatter(acc, weight, idx, val, bounds, in_hw, stride, padding, visits, 
         top = weight.shape[2] * in_hw[0] * in_hw[1]
         _check(0 <= int(idx.min()) and int(idx.max()) < top, "events",
                f"event index out of range [0, {top})")
-    _conv_scatter(acc, weight, idx, val, bounds, visits, level_visits, in_hw[0], in_hw[1],
-                  stride[0], stride[1], padding[0], padding[1])
+    out_hw = acc.shape[:2]
+    _check(all((n + 2 * p - k) // s + 1 == o for n, k, s, p, o in
+               zip(in_hw, weight.shape[:2], stride, padding, out_hw)), "acc",
+           f"output {out_hw} is not what a {weight.shape[:2]} kernel, stride {stride}, padding "
+           f"{padding} makes of {tuple(in_hw)}")
+    start, tap, out = conv_reach(in_hw, weight.shape[:2], stride, padding, out_hw)
+    _conv_scatter(acc, weight, idx, val, bounds, visits, level_visits, in_hw[0] * in_hw[1],
+                  start, tap, out)
 
 
 @njit(**JIT)
@@ -146,14 +168,9 @@ def identity_scatter(acc, factor, idx, val, bounds, c0, visits, level_visits):
 
 def conv_taps(in_hw, kernel, stride, padding, out_hw) -> np.ndarray:
     """Taps of every source position (y, x): the kernel positions (ky, kx) by which an event
-    there reaches an output (borders clipped, strides respected), (H·W,) int64. An event at
-    (y, x) visits taps · C_out synapses — what _conv_scatter counts, without the weights."""
-    def axis(size, k, s, p, out):
-        t = np.arange(size)[:, None] + p - np.arange(k)[None, :]  # = o·s for the tap's output
-        return ((t >= 0) & (t % s == 0) & (t // s < out)).sum(axis=1)
-    ty = axis(in_hw[0], kernel[0], stride[0], padding[0], out_hw[0])
-    tx = axis(in_hw[1], kernel[1], stride[1], padding[1], out_hw[1])
-    return (ty[:, None] * tx[None, :]).reshape(-1).astype(np.int64)
+    there reaches an output, (H·W,) int64 (conv_reach). An event at (y, x) visits taps · C_out
+    synapses — what _conv_scatter counts, without the weights."""
+    return np.diff(conv_reach(in_hw, kernel, stride, padding, out_hw)[0])
 
 
 @njit(**JIT)
