@@ -18,7 +18,7 @@ Per layer (run totals, pJ), with E_x the per-access energy of memory x at the la
     synaptic    synaptic ACCs × level cost × E_syn + input-layer MACs (policy) + per-neuron and
                 reset ACCs × E_ACC + leak MACs × E_MAC + neuron updates × E_update
     addressing  conv: 2 MAC + kH·kW ACC per event (× N for the "levels" policy); linear: N_out ACC
-    routing     packet hops × E_packet_hop + event hops × E_event_hop + bit hops × E_bit_hop
+    routing     packet hops × E_packet_hop + message hops × E_event_hop + bit hops × E_bit_hop
                 + router traversals × E_router + messages × E_message  (neurosim/noc.py)
     static      Σ over the layer's cores of (P_core + SRAM bits × P_bit) × chip time per
                 inference × inferences  (neurosim/area.py)
@@ -184,7 +184,7 @@ def layer_energy(c: dict, layer: Layer, prices: LayerPrices, profile: Profile,
         elif kind == "linear" and pol.addressing_linear == "per_output":
             e["addressing"] = acc * ops.acc_pj
     traffic = traffic or dict.fromkeys(noc.COLUMNS, 0)
-    parts = noc.routing_pj(traffic, profile.noc, c["packets"], c["packet_hops"], c["event_hops"])
+    parts = noc.routing_pj(traffic, profile.noc, c["packet_hops"])
     for part, pj in parts.items():
         e[f"routing.{part}"] = pj
     e["routing"] = sum(parts.values())
@@ -457,7 +457,7 @@ def estimate(counts: RunCounts, net: CompiledNetwork, profile: Profile,
     default computed here, which needs no recorded levels except for run-length coding)."""
     profile.require_energy()
     if traffic is None:
-        traffic = noc.traffic(net, counts, profile.noc)
+        traffic = noc.traffic(net, counts, profile.noc, profile.spike_bits)
     prices, rows = [], {}
     for i, layer in enumerate(counts.net.layers):
         layer = net.layer(layer.name)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, limits
+from . import __version__, limits, noc
 from .compiler import CompiledNetwork, Widths, check_inputs, compile_graph
 from .counters import RunResult
 from .data import Dataset, load_inputs, stratified_indices
@@ -323,15 +323,17 @@ def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, s
     check_labels(data, int(np.prod(graph.shapes[graph.output])))
     if record is None:
         record = should_record(graph, len(data), graph.timesteps)
-    if profile is not None and profile.noc.encoding == "run_length" and not record:
+    net = compile_graph(graph, widths, integer=True, add_mode=add_mode)
+    if profile is not None and not record and noc.needs_levels(net, profile.noc,
+                                                               profile.spike_bits):
         if not should_record(graph, len(data), graph.timesteps):  # the levels are the counts
             gib = record_bytes(graph, len(data), graph.timesteps) / 2 ** 30
-            raise InputError(f"run-length coding is counted from the recorded output levels, "
+            raise InputError(f"this profile's NoC traffic (run-length coding, or levels wider "
+                             f"than widths.spikes) is counted from the recorded output levels, "
                              f"which would take {gib:.1f} GiB here: use fewer --samples",
                              where, "noc.encoding")
         record = True
     limits.check_run(graph, len(data), graph.timesteps, where, record, data.frames)
-    net = compile_graph(graph, widths, integer=True, add_mode=add_mode)
     check_inputs(net, data.inputs, graph.timesteps, data.source)
     if profile is not None:
         from .compiler import map_to_cores
@@ -363,12 +365,13 @@ def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, s
 def _chip_view(net, result: RunResult, profile):
     """The run's NoC traffic (noc.py); with the event engine, cores.csv's rows gain their
     traffic, cycle split and bound (bottlenecks.py), SRAM bits, area and static power."""
-    from . import area, bottlenecks, noc
+    from . import area, bottlenecks
     from .compiler import default_mapping
     mapped = default_mapping(net)
     settings = profile.noc if profile is not None else mapped.noc
+    spike_bits = profile.spike_bits if profile is not None else 32
     rows = result.timing.get("cores")
-    traffic = noc.traffic(net, result.counts, settings, result.levels, rows)
+    traffic = noc.traffic(net, result.counts, settings, spike_bits, result.levels, rows)
     if rows:
         timing = profile.timing if profile is not None else mapped.timing
         rows = [{**row, **traffic.cores.loc[row["core"]].to_dict()} for row in rows]
