@@ -304,3 +304,32 @@ def energy_breakdown_bars(configs: list[str], energy: dict[str, dict[str, float]
         ax.set_title(title)
         ax.legend(title="category", fontsize=7, ncols=2)
     return save(fig, stem)
+
+
+def pareto(df: pd.DataFrame, stem: Path) -> list[Path]:
+    """Energy per inference against latency, one marker per grid point (area as its size when
+    the profile prices area), the Pareto-optimal points joined (neurosim explore)."""
+    if "energy_Total_nj" not in df.columns or df.latency_s.isna().any() or not len(df):
+        return []
+    x, y = df.latency_s.to_numpy(float), df.energy_Total_nj.to_numpy(float)
+    area = pd.to_numeric(df.get("area_mm2"), errors="coerce") if "area_mm2" in df else None
+    sized = area is not None and area.notna().all() and area.max() > 0
+    size = 40 + 400 * (area / area.max()).to_numpy(float) if sized else np.full(len(df), 60.0)
+    divisor, unit = energy_unit(float(np.nanmax(y)))
+    with matplotlib.rc_context(RC):
+        fig, (ax,) = _figure(6.4, 4.4)
+        front = df["pareto"].to_numpy(bool) if "pareto" in df else np.zeros(len(df), bool)
+        ax.scatter(x * 1e6, y / divisor, s=size, c=np.where(front, "#C44E52", "#4C72B0"),
+                   alpha=0.7, edgecolors="black", linewidths=0.5)
+        order = np.argsort(x[front])
+        ax.plot((x[front] * 1e6)[order], (y[front] / divisor)[order], color="#C44E52", lw=1,
+                label="Pareto front")
+        for xi, yi, label in zip(x, y, df.point):
+            ax.annotate(str(label), (xi * 1e6, yi / divisor), fontsize=7,
+                        xytext=(4, 4), textcoords="offset points")
+        ax.set_xlabel("latency per inference (µs)")
+        ax.set_ylabel(f"energy per inference ({unit})")
+        ax.set_title("Energy against latency" + (" (marker area ∝ silicon area)" if sized
+                                                 else ""))
+        ax.legend(loc="best")
+        return save(fig, stem)
