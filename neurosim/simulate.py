@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, limits
+from . import __version__, limits, noc
 from .compiler import CompiledNetwork, Widths, check_inputs, compile_graph
 from .counters import RunResult
 from .data import Dataset, load_inputs, stratified_indices
@@ -51,6 +51,7 @@ class Simulation:
     profile: object = None
     energy: object = None  # filled by the energy model when a profile is given
     notes: list = field(default_factory=list)  # what a user should know about this run
+    traffic: object = None  # noc.Traffic: payload bits, bit hops, routers, messages
 
     @property
     def counts(self):
@@ -58,6 +59,9 @@ class Simulation:
 
     def layers_table(self):
         table = self.counts.table()
+        if self.traffic is not None:
+            from .noc import add_columns
+            table = add_columns(table, self.traffic)
         if self.energy is not None:
             table = self.energy.add_columns(table)
         return table
@@ -92,7 +96,25 @@ class Simulation:
         }
         if self.energy is not None:
             summary["energy"] = self.energy.summary()
+        summary.update(self.architecture())
         return summary
+
+    def architecture(self) -> dict:
+        """summary.json's ``noc`` (payload and routing per event), ``area`` (with a profile) and
+        ``bottleneck`` (event engine): the chip-level view of the run."""
+        from . import area, bottlenecks
+        out = {}
+        if self.traffic is not None:
+            routing = None
+            if self.energy is not None:
+                routing = float(self.energy.layers["routing"].sum())
+            out["noc"] = self.traffic.summary(routing)
+        if self.profile is not None:
+            out["area"] = area.summary(self.net, self.profile)
+        if "cores" in self.result.timing:
+            out["bottleneck"] = bottlenecks.summary(self.result.timing["cores"],
+                                                    self.result.timing.get("cycles", 0.0))
+        return out
 
     def write(self, out_dir, report: bool = True, force: bool = False) -> Path:
         """Write the run directory ``out_dir`` (docs/outputs.md): layers.csv, timesteps.csv,
@@ -301,8 +323,17 @@ def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, s
     check_labels(data, int(np.prod(graph.shapes[graph.output])))
     if record is None:
         record = should_record(graph, len(data), graph.timesteps)
-    limits.check_run(graph, len(data), graph.timesteps, where, record, data.frames)
     net = compile_graph(graph, widths, integer=True, add_mode=add_mode)
+    if profile is not None and not record and noc.needs_levels(net, profile.noc,
+                                                               profile.spike_bits):
+        if not should_record(graph, len(data), graph.timesteps):  # the levels are the counts
+            gib = record_bytes(graph, len(data), graph.timesteps) / 2 ** 30
+            raise InputError(f"this profile's NoC traffic (run-length coding, or levels wider "
+                             f"than widths.spikes) is counted from the recorded output levels, "
+                             f"which would take {gib:.1f} GiB here: use fewer --samples",
+                             where, "noc.encoding")
+        record = True
+    limits.check_run(graph, len(data), graph.timesteps, where, record, data.frames)
     check_inputs(net, data.inputs, graph.timesteps, data.source)
     if profile is not None:
         from .compiler import map_to_cores
@@ -321,10 +352,35 @@ def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, s
         settings["import"] = graph.meta["import"]
     sim = Simulation(graph, net, result, settings, data, float_acc, profile,
                      notes=list(data.notes) + run_notes(net, result))
+    sim.traffic = _chip_view(net, result, profile)
     if profile is not None:
         from .energy import estimate
         timing = result.timing  # the event engine's chip time per inference prices leakage
         sim.energy = estimate(sim.counts, net, profile, latency_s=timing.get(
-            "seconds_per_inference", timing.get("latency_s")))
+            "seconds_per_inference", timing.get("latency_s")), traffic=sim.traffic)
         sim.notes += sim.energy.width_notes()
     return sim
+
+
+def _chip_view(net, result: RunResult, profile):
+    """The run's NoC traffic (noc.py); with the event engine, cores.csv's rows gain their
+    traffic, cycle split and bound (bottlenecks.py), SRAM bits, area and static power."""
+    from . import area, bottlenecks
+    from .compiler import default_mapping
+    mapped = default_mapping(net)
+    settings = profile.noc if profile is not None else mapped.noc
+    spike_bits = profile.spike_bits if profile is not None else 32
+    rows = result.timing.get("cores")
+    traffic = noc.traffic(net, result.counts, settings, spike_bits, result.levels, rows)
+    if rows:
+        timing = profile.timing if profile is not None else mapped.timing
+        rows = [{**row, **traffic.cores.loc[row["core"]].to_dict()} for row in rows]
+        rows = bottlenecks.annotate(rows, timing, result.timing["cycles"], settings.link_bits)
+        for row in rows:
+            bits = mapped.cores[row["core"]].sram_bits
+            row["sram_bits"] = bits
+            if profile is not None:
+                row["area_mm2"] = area.core_area_mm2(bits, profile)
+                row["static_w"] = area.core_static_w(bits, profile)
+        result.timing["cores"] = rows
+    return traffic
