@@ -55,3 +55,7 @@ class KernelError(NeurosimError):
 
 class EngineError(NeurosimError):
     """The event simulation could not finish (a deadlock would be a bug in the engine)."""
+
+
+class ShardError(NeurosimError):
+    """A shard of a run (a range of its inputs, on a worker) failed; ``where`` names the inputs."""
