@@ -55,6 +55,13 @@ class Simulation:
     def counts(self):
         return self.result.counts
 
+    @property
+    def all_notes(self) -> list[str]:
+        """The run's notes, then the profile's (memories priced at another width: they
+        come last, so that re-pricing a run swaps them alone)."""
+        extra = self.energy.width_notes() if self.energy is not None else []
+        return list(self.notes) + [n for n in extra if n not in self.notes]
+
     def layers_table(self):
         table = self.counts.table()
         if self.energy is not None:
@@ -87,7 +94,7 @@ class Simulation:
             "settings": self.settings,
             "timing": r.timing,
             "versions": versions(),
-            "notes": list(self.notes),
+            "notes": self.all_notes,
         }
         if self.energy is not None:
             summary["energy"] = self.energy.summary()
@@ -333,7 +340,7 @@ def prepare(model, hw, inputs, samples, timesteps, levels, engine, add_mode, see
                 "inputs": data.source, "samples": len(data), "seed": seed,
                 "engine": engine, "timesteps": graph.timesteps, "levels_override": levels,
                 "add_mode": add_mode, "widths": vars(widths),
-                "block_inputs": job.block_inputs,
+                "block_inputs": job.block_inputs, "model_sha256": job.model_sha256,
                 "hw": None if profile is None else profile.describe()}
     if profile is not None:  # what `neurosim reprice` checks against another profile
         settings["simulation"] = profile.simulation()
@@ -353,5 +360,4 @@ def finish(prep: Prepared, results: dict) -> Simulation:
         timing = result.timing  # the event engine's chip time per inference prices leakage
         sim.energy = estimate(sim.counts, prep.net, prep.profile, latency_s=timing.get(
             "seconds_per_inference", timing.get("latency_s")))
-        sim.notes += sim.energy.width_notes()
     return sim
