@@ -136,8 +136,19 @@ class Simulation:
         return out_dir
 
 
+# Warnings of the machinery that carries shards (Dask's sockets, ports, event loop) say nothing
+# about the run, and would make its notes depend on where it ran.
+FOREIGN_WARNINGS = ("distributed", "dask", "tornado", "asyncio", "concurrent", "multiprocessing")
+
+
 def _warning_notes(caught) -> list[str]:
-    return list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    def foreign(w) -> bool:
+        parts = Path(w.filename).parts
+        return issubclass(w.category, ResourceWarning) or any(p in parts
+                                                              for p in FOREIGN_WARNINGS)
+
+    return list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught
+                              if not foreign(w)))
 
 
 def default_engine() -> str:
