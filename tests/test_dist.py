@@ -228,3 +228,34 @@ def test_a_bad_shard_names_its_inputs(scheduler):
             run_jobs(work, cluster, shard_inputs=64)
         if isinstance(cluster, Dask):
             cluster.close()
+
+
+def test_sweep_points_are_the_runs_they_would_be_alone(tmp_path):
+    args = ["--samples", "80", "--hw", PAPER, "--no-float", "--quiet"]
+    neurosim("sweep", SMALL, "-N", "2,4", *args, "--shard-size", "64", "--workers", "2",
+             "--out", tmp_path / "sweep")
+    for n in (2, 4):
+        alone = tmp_path / f"alone{n}"
+        neurosim("simulate", SMALL, "-N", n, *args, "--workers", "1", "--out", alone)
+        assert_same_run(alone, tmp_path / "sweep" / "runs" / f"{SMALL.name}_N{n}_T1")
+
+
+def test_jobs_that_share_a_network_and_inputs_simulate_once():
+    from neurosim.cluster import InProcess, Work, run_jobs
+    from neurosim.shards import Job, manifest_sha256, network
+
+    class Counting(InProcess):
+        tasks = 0
+
+        def run(self, tasks, progress=None):
+            Counting.tasks += len(tasks)
+            yield from super().run(tasks, progress)
+
+    job = Job(str(SMALL), manifest_sha256(SMALL), None, None, 1, "forward", True, "event", False)
+    net = network(job)[1]
+    inputs = np.load(SMALL / "samples.npz")["images"][:70]
+    works = {"a": Work(job, inputs, None, net), "b": Work(job, inputs.copy(), None, net)}
+    results = run_jobs(works, Counting(), shard_inputs=64)
+    assert Counting.tasks == 2  # two shards, once: "b" is "a"
+    assert np.array_equal(results["a"].counts.data, results["b"].counts.data)
+    assert results["a"].timing["blocks"] == 2
