@@ -111,7 +111,8 @@ class PartialStore:
             return None
         levels = {k[len(LEVELS):]: v for k, v in arrays.items() if k.startswith(LEVELS)}
         return ShardResult(meta["start"], meta["stop"], arrays["counts"], arrays["logits"],
-                           levels, meta["blocks"], meta["cores"], meta["wall_s"])
+                           levels, meta["blocks"], meta["cores"], meta["wall_s"],
+                           meta["warnings"])
 
     def save(self, job: str, index: int, result: ShardResult) -> None:
         stem = self._stem(job, index)
@@ -123,7 +124,7 @@ class PartialStore:
         with atomic_file(stem.with_suffix(".json")) as tmp:
             write_json(tmp, {"start": result.start, "stop": result.stop,
                              "blocks": result.blocks, "cores": result.cores,
-                             "wall_s": result.wall_s})
+                             "wall_s": result.wall_s, "warnings": result.warnings})
 
 
 

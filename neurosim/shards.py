@@ -23,6 +23,7 @@ import json
 import math
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +125,22 @@ def network(job: Job) -> tuple[Graph, CompiledNetwork]:
         return built
 
 
+# Warnings of the machinery that carries shards (Dask's sockets, ports, event loop) say nothing
+# about the run, and would make its notes depend on where it ran.
+FOREIGN_WARNINGS = ("distributed", "dask", "tornado", "asyncio", "concurrent", "multiprocessing")
+
+
+def warning_notes(caught) -> list[str]:
+    """Caught warnings as notes ("Category: message"), once each, the foreign ones left out."""
+    def foreign(w) -> bool:
+        parts = Path(w.filename).parts
+        return issubclass(w.category, ResourceWarning) or any(p in parts
+                                                              for p in FOREIGN_WARNINGS)
+
+    return list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught
+                              if not foreign(w)))
+
+
 # --- the split --------------------------------------------------------------------------------
 
 def plan(inputs: int, block_inputs: int, shard_inputs: int | None = None,
@@ -159,6 +176,7 @@ class ShardResult:
     blocks: list  # per block: inputs, cycles, latency_cycles(_first, _max), stall, FIFO, host s
     cores: list | None  # per core: cores.csv's row summed over the shard's blocks (event engine)
     wall_s: float = 0.0
+    warnings: list = field(default_factory=list)  # raised while it ran, as notes
 
 
 def _engine(name: str):
@@ -205,21 +223,23 @@ def run_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: int,
     b = job.block_inputs
     counts = None
     logits, levels, blocks, cores = [], {}, [], None
-    for s in range(0, len(inputs), b):
-        block = inputs[s:s + b]
-        result = run(net, block, None, timesteps=job.timesteps, record=job.record,
-                     progress=progress, batch_size=b, **extra)
-        data = result.counts.data
-        counts = data.copy() if counts is None else counts + data
-        logits.append(np.asarray(result.logits, np.float64))
-        for name, arr in result.levels.items():
-            levels.setdefault(name, []).append(arr)
-        if "cores" in result.timing:
-            blocks.append(_block_times(result.timing, len(block)))
-            cores = _add_cores(cores, result.timing["cores"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for s in range(0, len(inputs), b):
+            block = inputs[s:s + b]
+            result = run(net, block, None, timesteps=job.timesteps, record=job.record,
+                         progress=progress, batch_size=b, **extra)
+            data = result.counts.data
+            counts = data.copy() if counts is None else counts + data
+            logits.append(np.asarray(result.logits, np.float64))
+            for name, arr in result.levels.items():
+                levels.setdefault(name, []).append(arr)
+            if "cores" in result.timing:
+                blocks.append(_block_times(result.timing, len(block)))
+                cores = _add_cores(cores, result.timing["cores"])
     return ShardResult(start, start + len(inputs), counts, np.concatenate(logits),
                        {k: np.concatenate(v, axis=1) for k, v in levels.items()}, blocks, cores,
-                       time.perf_counter() - began)
+                       time.perf_counter() - began, warning_notes(caught))
 
 
 def run_task(job: Job, start: int, inputs: np.ndarray) -> ShardResult:
@@ -255,6 +275,8 @@ def merge(net: CompiledNetwork, job: Job, shards: list[ShardResult], labels=None
                   for k in shards[0].levels}
     result = RunResult(net, counts, logits, levels,
                        None if labels is None else np.asarray(labels))
+    for s in shards:
+        result.warnings += [w for w in s.warnings if w not in result.warnings]
     blocks = [b for s in shards for b in s.blocks]
     if job.engine == "event" and blocks:
         cores = None

@@ -28,6 +28,7 @@ from .model.graph import Graph
 from .model.io import load_model
 from .model.neurons import MAX_LEVELS
 from .outputs import atomic_dir, write_json
+from .shards import warning_notes
 
 ENGINES = ("event", "reference")
 SAMPLES_FILE = "samples.npz"
@@ -56,11 +57,11 @@ class Simulation:
         return self.result.counts
 
     @property
-    def all_notes(self) -> list[str]:
-        """The run's notes, then the profile's (memories priced at another width: they
-        come last, so that re-pricing a run swaps them alone)."""
-        extra = self.energy.width_notes() if self.energy is not None else []
-        return list(self.notes) + [n for n in extra if n not in self.notes]
+    def ordered_notes(self) -> list[str]:
+        """The notes, the profile's width notes last (so that re-pricing a run under another
+        profile swaps just those: neurosim.studies.reprice)."""
+        width = self.energy.width_notes() if self.energy is not None else []
+        return [n for n in self.notes if n not in width] + width
 
     def layers_table(self):
         table = self.counts.table()
@@ -94,7 +95,7 @@ class Simulation:
             "settings": self.settings,
             "timing": r.timing,
             "versions": versions(),
-            "notes": self.all_notes,
+            "notes": self.ordered_notes,
         }
         if self.energy is not None:
             summary["energy"] = self.energy.summary()
@@ -127,28 +128,13 @@ class Simulation:
                 if self.result.levels:
                     metrics.level_counts(self.net, self.result.levels).to_csv(
                         tmp / "levels.csv", index=False)
-            self.notes += [n for n in _warning_notes(caught) if n not in self.notes]
+            self.notes += [n for n in warning_notes(caught) if n not in self.notes]
             write_json(tmp / "summary.json", self.summary(), note_key="notes")
             if report:
                 from .reports.run_report import build
                 from .reports.runs import load_run
                 build(load_run(tmp), tmp)
         return out_dir
-
-
-# Warnings of the machinery that carries shards (Dask's sockets, ports, event loop) say nothing
-# about the run, and would make its notes depend on where it ran.
-FOREIGN_WARNINGS = ("distributed", "dask", "tornado", "asyncio", "concurrent", "multiprocessing")
-
-
-def _warning_notes(caught) -> list[str]:
-    def foreign(w) -> bool:
-        parts = Path(w.filename).parts
-        return issubclass(w.category, ResourceWarning) or any(p in parts
-                                                              for p in FOREIGN_WARNINGS)
-
-    return list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught
-                              if not foreign(w)))
 
 
 def default_engine() -> str:
@@ -295,7 +281,7 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
                 store = PartialStore.open(keep, planned, resume, "neurosim simulate")
             results = run_jobs(prep.works, cluster, store, progress, planned=planned)
         sim = finish(prep, results)
-    sim.notes += [n for n in _warning_notes(caught) if n not in sim.notes]
+    sim.notes += [n for n in warning_notes(caught) if n not in sim.notes]
     return sim
 
 
@@ -364,11 +350,15 @@ def finish(prep: Prepared, results: dict) -> Simulation:
     """The Simulation of a prepared run from its jobs' merged results: notes and energy."""
     result = results["int"]
     float_acc = results["float"].accuracy if "float" in results else None
+    notes = list(prep.data.notes) + run_notes(prep.net, result)
+    for job in results.values():  # warnings raised inside the shards, wherever they ran
+        notes += [n for n in job.warnings if n not in notes]
     sim = Simulation(prep.graph, prep.net, result, prep.settings, prep.data, float_acc,
-                     prep.profile, notes=list(prep.data.notes) + run_notes(prep.net, result))
+                     prep.profile, notes=notes)
     if prep.profile is not None:
         from .energy import estimate
         timing = result.timing  # the event engine's chip time per inference prices leakage
         sim.energy = estimate(sim.counts, prep.net, prep.profile, latency_s=timing.get(
             "seconds_per_inference", timing.get("latency_s")))
+        sim.notes += sim.energy.width_notes()
     return sim

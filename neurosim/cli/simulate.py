@@ -81,7 +81,7 @@ def simulate_main(args) -> int:
         sim.write(args.out, force=args.force)
         partial.discard(keep)
     if not args.quiet:
-        for note in sim.all_notes:
+        for note in sim.notes:
             print(f"note: {note}", file=sys.stderr)
         print_simulation(sim)
         if args.out:

@@ -11,6 +11,7 @@ baseline) and Figures 7 and 11: energy, spikes and accuracy against N and T.
 from __future__ import annotations
 
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,12 +110,17 @@ def run_sweep(points: list[Point], settings: Settings, out: Path, workers: int |
     alone; points that share a compiled network and inputs simulate once. ``keep``: a
     directory for finished shards (neurosim.partial), ``resume`` to finish it."""
     from ..cluster import default_workers, open_cluster, plans, run_jobs
+    from ..shards import warning_notes
     from ..simulate import default_engine, finish, prepare
 
     engine = settings.engine or default_engine()
-    preps = {p: prepare(p.model, settings.hw, settings.inputs, settings.samples, p.timesteps,
-                        p.levels, engine, settings.add_mode, settings.seed,
-                        settings.float_reference, None) for p in points}
+    preps, caught = {}, {}
+    for p in points:  # what simulate() would note about each point alone
+        with warnings.catch_warnings(record=True) as caught[p]:
+            warnings.simplefilter("always")
+            preps[p] = prepare(p.model, settings.hw, settings.inputs, settings.samples,
+                               p.timesteps, p.levels, engine, settings.add_mode, settings.seed,
+                               settings.float_reference, None)
     works = {f"{p.label}.{name}": work for p, prep in preps.items()
              for name, work in prep.works.items()}
     workers = workers or default_workers(sum(len(prep.data) for prep in preps.values()))
@@ -139,7 +145,9 @@ def run_sweep(points: list[Point], settings: Settings, out: Path, workers: int |
     for p, prep in preps.items():
         mine = {name: results[f"{p.label}.{name}"] for name in prep.works}
         run_dir = Path(out) / RUNS / p.label
-        finish(prep, mine).write(run_dir, report=False)
+        sim = finish(prep, mine)
+        sim.notes += [n for n in warning_notes(caught[p]) if n not in sim.notes]
+        sim.write(run_dir, report=False)
         rows.append(row(p, run_dir))
     return pd.DataFrame(rows)
 
