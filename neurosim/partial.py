@@ -112,7 +112,7 @@ class PartialStore:
         levels = {k[len(LEVELS):]: v for k, v in arrays.items() if k.startswith(LEVELS)}
         return ShardResult(meta["start"], meta["stop"], arrays["counts"], arrays["logits"],
                            levels, meta["blocks"], meta["cores"], meta["wall_s"],
-                           meta["warnings"])
+                           meta["warnings"], meta["levels_dtype"])
 
     def save(self, job: str, index: int, result: ShardResult) -> None:
         stem = self._stem(job, index)
@@ -124,7 +124,8 @@ class PartialStore:
         with atomic_file(stem.with_suffix(".json")) as tmp:
             write_json(tmp, {"start": result.start, "stop": result.stop,
                              "blocks": result.blocks, "cores": result.cores,
-                             "wall_s": result.wall_s, "warnings": result.warnings})
+                             "wall_s": result.wall_s, "warnings": result.warnings,
+                             "levels_dtype": result.levels_dtype})
 
 
 

@@ -177,6 +177,16 @@ class ShardResult:
     cores: list | None  # per core: cores.csv's row summed over the shard's blocks (event engine)
     wall_s: float = 0.0
     warnings: list = field(default_factory=list)  # raised while it ran, as notes
+    levels_dtype: str = "int32"  # the engine's; levels travel as uint8 when they fit
+
+
+def _compact(levels: dict) -> tuple[dict, str]:
+    """Recorded levels as uint8 where every value fits (a quarter of the bytes to carry and
+    keep), with the dtype to restore."""
+    dtype = str(next(iter(levels.values())).dtype) if levels else "int32"
+    if all(a.size == 0 or (a.min() >= 0 and a.max() < 256) for a in levels.values()):
+        levels = {k: a.astype(np.uint8) for k, a in levels.items()}
+    return levels, dtype
 
 
 def _engine(name: str):
@@ -237,9 +247,9 @@ def run_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: int,
             if "cores" in result.timing:
                 blocks.append(_block_times(result.timing, len(block)))
                 cores = _add_cores(cores, result.timing["cores"])
-    return ShardResult(start, start + len(inputs), counts, np.concatenate(logits),
-                       {k: np.concatenate(v, axis=1) for k, v in levels.items()}, blocks, cores,
-                       time.perf_counter() - began, warning_notes(caught))
+    levels, dtype = _compact({k: np.concatenate(v, axis=1) for k, v in levels.items()})
+    return ShardResult(start, start + len(inputs), counts, np.concatenate(logits), levels,
+                       blocks, cores, time.perf_counter() - began, warning_notes(caught), dtype)
 
 
 def run_task(job: Job, start: int, inputs: np.ndarray) -> ShardResult:
@@ -271,8 +281,8 @@ def merge(net: CompiledNetwork, job: Job, shards: list[ShardResult], labels=None
     logits = np.concatenate([s.logits for s in shards]) if shards else np.zeros((0, 0))
     levels = {}
     if shards and shards[0].levels:
-        levels = {k: np.concatenate([s.levels[k] for s in shards], axis=1)
-                  for k in shards[0].levels}
+        levels = {k: np.concatenate([s.levels[k] for s in shards], axis=1).astype(
+            shards[0].levels_dtype) for k in shards[0].levels}
     result = RunResult(net, counts, logits, levels,
                        None if labels is None else np.asarray(labels))
     for s in shards:
