@@ -148,7 +148,7 @@ def test_a_worker_killed_mid_run_loses_nothing(baseline, scheduler, tmp_path):
     client.wait_for_workers(3, timeout=300)
     out = tmp_path / "run"
     run = start("simulate", MODEL, *RUN, "--scheduler", address, "--out", out)
-    wait_for(lambda: any(Path(f"{out}.partial").glob("*.json")) or run.poll() is not None,
+    wait_for(lambda: any(Path(f"{out}.partial").glob("int-*.json")) or run.poll() is not None,
              "a first finished shard")
     extra.kill()
     assert run.wait(timeout=TIMEOUT) == 0, run.stderr.read()[-3000:]
