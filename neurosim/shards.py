@@ -35,6 +35,7 @@ from .counters import COUNT_FIELDS, RunCounts, RunResult
 from .errors import NeurosimError, ShardError
 from .hardware.profile import BLOCK_INPUTS, Timing, Widths
 from .model.graph import Graph
+from .model.io import MANIFEST, load_model
 
 MAX_SHARD_BLOCKS = 4  # a default shard holds at most this many blocks: little work lost to a crash
 SHARDS_PER_WORKER = 4  # and at least this many shards per worker where there are enough blocks
@@ -73,21 +74,13 @@ class Job:
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    @property
-    def run_key(self) -> str:
-        """Identity of what a shard of this job returns: the network, the engine, recording."""
-        return f"{self.key}-{self.engine}-{int(self.record)}"
-
 
 def manifest_sha256(model) -> str:
-    from .model.io import MANIFEST
     return hashlib.sha256((Path(model) / MANIFEST).read_bytes()).hexdigest()
 
 
 def build_network(job: Job) -> tuple[Graph, CompiledNetwork]:
     """Load, override, compile and (with a profile) map the job's network."""
-    from .model.io import load_model
-
     if job.graph is not None:
         graph = job.graph
     else:

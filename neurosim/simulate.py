@@ -11,6 +11,7 @@ This module owns that recipe: which files a run directory holds and how each is 
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import warnings
@@ -322,7 +323,7 @@ def prepare(model, hw, inputs, samples, timesteps, levels, engine, add_mode, see
     if record is None:
         record = should_record(graph, len(data), graph.timesteps)
     limits.check_run(graph, len(data), graph.timesteps, where, record, data.frames)
-    base = dict(model=None if model_path is None else str(model_path),
+    base = dict(model=None if model_path is None else os.path.abspath(model_path),
                 model_sha256=None if model_path is None else manifest_sha256(model_path),
                 profile=profile, levels=levels, timesteps=graph.timesteps, add_mode=add_mode,
                 graph=model if model_path is None else None)
