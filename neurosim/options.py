@@ -81,7 +81,7 @@ def size(text: str) -> int:
 def add_max_memory(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-memory", type=size, default=None, metavar="SIZE",
                    help="refuse work estimated to need more memory than this (e.g. 16GiB; "
-                        f"default {limits.DEFAULT_FRACTION:.0%}%% of this machine's memory)")
+                        f"default {100 * limits.DEFAULT_FRACTION:.0f}%% of this machine's memory)")
 
 
 def path(text: str) -> str:
