@@ -128,8 +128,19 @@ class Processes:
                     names = ", ".join(t.name for t in list(pending.values())[:3])
                     raise ShardError(f"worker processes died {restarts} times; the last time "
                                      "running these shards", names) from None
+            except BaseException:  # a failed shard, Ctrl-C, SIGTERM: do not wait for the rest
+                _terminate(pool)
+                raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop the pool's worker processes now (concurrent.futures before Python 3.14 has no
+    public call for it: its process table is read directly)."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.terminate()
 
 
 class Dask:
