@@ -1,8 +1,8 @@
 """Speed-up of sharded runs: 1 and 2 workers (local processes, local Dask) against one process.
 
     python benchmarks/bench_dist.py [--model models/sew_resnet18_cifar10_n4t1_w025]
-        [--input FILE] [--samples 1000] [--workers 1,2] [--shard-sizes 64,128,256,512]
-        [--tasks 200] [--out DIR]
+        [--input FILE] [--samples 1000] [--workers 1,2] [--shard-model models/NAME]
+        [--shard-samples 500] [--shard-sizes 64,128,256,512] [--tasks 200] [--out DIR]
 
 Three measurements, each the whole ``neurosim simulate … --no-float --quiet`` process as a user
 runs it (start-up, compile, workers, merge, writing the run directory):
@@ -11,8 +11,9 @@ runs it (start-up, compile, workers, merge, writing the run directory):
    local Dask cluster; time per image.
 2. scheduler overhead per shard: a local Dask cluster of 2 processes running ``--tasks`` empty
    tasks, and the same through concurrent.futures (round trip per task, ms).
-3. shard size: ``--workers 2`` (Dask) with each ``--shard-size``: small shards cost more
-   round trips, large ones leave a worker idle at the end.
+3. shard size: ``--workers 2`` (Dask) with each ``--shard-size`` on ``--shard-model`` (default
+   the shipped VGG16 and its samples): small shards cost more round trips, large ones leave a
+   worker idle at the end.
 
 Writes bench_dist.csv and bench_dist.json into ``--out`` (default benchmarks/results) and prints
 the tables. Wall-clock figures on a shared machine are noisy: compare the ratios.
@@ -81,6 +82,8 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--hw", default="hw_configs/paper_45nm.yaml")
     p.add_argument("--workers", default="1,2")
+    p.add_argument("--shard-model", default="models/vgg16_cifar10_n4t1_w025")
+    p.add_argument("--shard-samples", type=int, default=500)
     p.add_argument("--shard-sizes", default="64,128,256,512")
     p.add_argument("--tasks", type=int, default=200)
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
@@ -90,6 +93,7 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         one = cli_time(base + ["--workers", "1", "--out", f"{tmp}/one"])
+        print(f"one process: {one:.1f} s", flush=True)
         rows.append({"measure": "speed-up", "backend": "one process", "workers": 1,
                      "shard_size": "", "wall_s": one, "ms_per_image": 1e3 * one / args.samples,
                      "speed_up": 1.0})
@@ -100,12 +104,16 @@ def main(argv=None) -> int:
                 rows.append({"measure": "speed-up", "backend": backend, "workers": k,
                              "shard_size": "", "wall_s": t,
                              "ms_per_image": 1e3 * t / args.samples, "speed_up": one / t})
+                print(f"{backend} x{k}: {t:.1f} s ({one / t:.2f}x)", flush=True)
+        small = [args.shard_model, "--samples", str(args.shard_samples), "--hw", args.hw,
+                 "--no-float", "--quiet"]
+        alone = cli_time(small + ["--workers", "1", "--out", f"{tmp}/small"])
         for size in (int(s) for s in args.shard_sizes.split(",")):
-            t = cli_time(base + ["--workers", "2", "--backend", "dask", "--shard-size",
-                                 str(size), "--out", f"{tmp}/shard{size}"])
-            rows.append({"measure": "shard size", "backend": "dask", "workers": 2,
-                         "shard_size": size, "wall_s": t,
-                         "ms_per_image": 1e3 * t / args.samples, "speed_up": one / t})
+            t = cli_time(small + ["--workers", "2", "--backend", "dask", "--shard-size",
+                                  str(size), "--out", f"{tmp}/shard{size}"])
+            rows.append({"measure": f"shard size ({Path(args.shard_model).name})",
+                         "backend": "dask", "workers": 2, "shard_size": size, "wall_s": t,
+                         "ms_per_image": 1e3 * t / args.shard_samples, "speed_up": alone / t})
     overhead = task_overhead(args.tasks)
     import pandas as pd
 
