@@ -112,6 +112,6 @@ def add_cluster(p: argparse.ArgumentParser, aliases: tuple = ()) -> None:
                    help="for --workers above 1: Dask when installed (auto), or one of the two")
     p.add_argument("--shard-size", type=integer(1, None, "number of inputs"), metavar="INPUTS",
                    help="inputs per shard, rounded up to whole blocks (the profile's "
-                        "block_inputs); default: up to 4 blocks, about 4 shards per worker")
+                        "block_inputs); default: up to 4 blocks, at least 4 shards per worker")
     p.add_argument("--resume", action="store_true",
                    help="finish the interrupted run whose shards are kept in OUT.partial/")

@@ -140,13 +140,12 @@ def plan(inputs: int, block_inputs: int, shard_inputs: int | None = None,
          workers: int = 1) -> list[tuple[int, int]]:
     """Shards as (start, stop) input ranges of whole blocks. ``shard_inputs`` is rounded up to
     whole blocks; by default a shard holds at most MAX_SHARD_BLOCKS blocks, fewer so that every
-    worker gets about SHARDS_PER_WORKER shards."""
+    worker gets at least SHARDS_PER_WORKER shards where there are enough blocks."""
     blocks = math.ceil(inputs / block_inputs)
     if shard_inputs is not None:
         per = max(1, math.ceil(shard_inputs / block_inputs))
     else:
-        per = max(1, min(MAX_SHARD_BLOCKS,
-                         math.ceil(blocks / (SHARDS_PER_WORKER * max(1, workers)))))
+        per = max(1, min(MAX_SHARD_BLOCKS, blocks // (SHARDS_PER_WORKER * max(1, workers))))
     step = per * block_inputs
     return [(s, min(s + step, inputs)) for s in range(0, inputs, step)]
 
