@@ -6,7 +6,11 @@
 The Python API and ``neurosim simulate`` are the same code with the same defaults (the event
 engine; the float model's accuracy beside the fixed-point one; recording every layer's levels
 when that fits RECORD_LIMIT_BYTES), so both write the same files; docs/outputs.md lists them.
-This module owns that recipe: which files a run directory holds and how each is made.
+This module owns that recipe: which files a run directory holds and how each is made. A run is
+``prepare`` (load, check, compile, name its jobs), its jobs' shards on a cluster
+(neurosim.cluster), then ``finish`` (notes, energy); the files do not depend on where the shards
+ran. Only the number of workers differs by default: the CLI uses every core, the API one
+process (spawned workers need the caller's ``if __name__ == "__main__":``).
 """
 
 from __future__ import annotations
