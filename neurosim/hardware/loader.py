@@ -16,8 +16,8 @@ from .. import safe_yaml
 from ..errors import CompileError, ProfileError, UnitError
 from ..units import parse
 from . import schema
-from .profile import (MEMORIES, MEMORY_SIZES, Area, CoreLimits, EnergyModel, Memory, NoC,
-                      Operations, Policies, Profile, Timing, Widths)
+from .profile import (BLOCK_INPUTS, MEMORIES, MEMORY_SIZES, Area, CoreLimits, EnergyModel,
+                      Memory, NoC, Operations, Policies, Profile, Timing, Widths)
 
 MAX_CLOCK_HZ = 100e9  # beyond any digital neuromorphic chip (Loihi: 1 GHz-class)
 MODEL_KEYS = {"linear": {"per_bit", "offset"}, "table": {"points", "access_bits"},
@@ -253,6 +253,7 @@ def profile_from_data(data: dict, where: str, path: str | None = None,
     return Profile(
         name=data["name"], widths=widths, add_mode=data.get("add_mode", "forward"),
         fifo_depth=data.get("fifo_depth", 1000), packet_events=data.get("packet_events", 64),
+        block_inputs=data.get("block_inputs", BLOCK_INPUTS),
         core=CoreLimits(c.get("max_neurons"), c.get("max_weights"), c.get("max_cores")),
         timing=timing, noc=noc, static_power_w_per_core=static, leakage_w_per_bit=leakage,
         area=area, path=path, sha256=sha256,

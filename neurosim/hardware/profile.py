@@ -18,6 +18,10 @@ import numpy as np
 
 from ..errors import CompileError, ProfileError
 
+# Simulated time runs per block of this many inputs, each block on an empty chip (docs/design.md
+# §4): a run's times then do not depend on how its inputs are split over workers.
+BLOCK_INPUTS = 64
+
 
 @dataclass(frozen=True)
 class Widths:
@@ -319,6 +323,7 @@ class Profile:
     add_mode: str = "forward"  # how residual adds move events: "forward" or "merge"
     fifo_depth: int = 1000  # entries of each core's input FIFO (the paper's group: 1000)
     packet_events: int = 64  # events per spike packet (the engine's chunk size)
+    block_inputs: int = BLOCK_INPUTS  # inputs per block of simulated time (each on an empty chip)
     core: CoreLimits = field(default_factory=CoreLimits)
     timing: Timing = field(default_factory=Timing)
     noc: NoC = field(default_factory=NoC)
@@ -334,6 +339,28 @@ class Profile:
     policies: Policies = field(default_factory=Policies)
     static_source: str = ""
     notes: tuple[str, ...] = ()
+
+    def simulation(self) -> dict:
+        """Every setting the simulation reads (dotted name → value), in a fixed order: two
+        profiles that agree on all of them give the same counts, levels and times, so a run's
+        counts can be priced under either (``neurosim reprice``)."""
+        w, c, t, n = self.widths, self.core, self.timing, self.noc
+        return {"widths.weights": w.weights, "widths.biases": w.biases,
+                "widths.potentials": w.potentials, "widths.headroom": w.headroom,
+                "add_mode": self.add_mode, "fifo_depth": self.fifo_depth,
+                "packet_events": self.packet_events, "block_inputs": self.block_inputs,
+                "core.max_neurons": c.max_neurons, "core.max_weights": c.max_weights,
+                "core.max_cores": c.max_cores, "timing.clock": t.clock_hz,
+                "timing.cycles_per_event": t.cycles_per_event,
+                "timing.cycles_per_synapse": t.cycles_per_synapse,
+                "timing.cycles_per_neuron": t.cycles_per_neuron,
+                "timing.cycles_per_packet": t.cycles_per_packet, "noc.topology": n.topology,
+                "noc.mesh_width": n.mesh_width, "noc.hop_cycles": n.hop_cycles,
+                # what a packet carries (payload bits, messages): the traffic follows from them
+                "widths.spikes": self.spike_bits, "noc.encoding": n.encoding,
+                "noc.header_bits": n.header_bits, "noc.run_bits": n.run_bits,
+                "noc.link_bits": n.link_bits,
+                "noc.placement": None if n.placement is None else [list(p) for p in n.placement]}
 
     def describe(self) -> dict:
         """What reports record about the profile: name, file and content hash."""

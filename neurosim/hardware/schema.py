@@ -25,6 +25,7 @@ MAX_PACKET_EVENTS = 2 ** 20
 MAX_ENTRIES = 2 ** 36
 MAX_CYCLES = 2 ** 20
 MAX_BITS = 2 ** 16  # a packet header or a link wider than this is a typo
+MAX_BLOCK_INPUTS = 2 ** 16
 
 
 def _int(minimum: int, maximum: int | None = None, nullable: bool = False) -> dict:
@@ -76,6 +77,7 @@ SCHEMA = {
         "add_mode": {"enum": ["forward", "merge"]},
         "fifo_depth": _int(1, MAX_FIFO_DEPTH),
         "packet_events": _int(1, MAX_PACKET_EVENTS),
+        "block_inputs": _int(1, MAX_BLOCK_INPUTS),
         "core": _object({"max_neurons": _int(1, MAX_CORE_NEURONS, nullable=True),
                          "max_weights": _int(1, MAX_CORE_WEIGHTS, nullable=True),
                          "max_cores": _int(1, MAX_CORES, nullable=True)}),
