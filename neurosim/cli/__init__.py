@@ -3,7 +3,7 @@
     simulate, inspect      neurosim.cli.simulate
     profiles               neurosim.cli.hardware
     report, compare        neurosim.cli.reports
-    sweep, paper-tables    neurosim.cli.studies
+    sweep, explore, paper-tables    neurosim.cli.studies
     import-nir, export-nir neurosim.cli.importers
     train                  neurosim.cli.train
 

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..options import LEVELS, SAMPLES, SEED, TIMESTEPS, Command, add_max_memory, path
+from ..options import (LEVELS, SAMPLES, SEED, TIMESTEPS, Command, add_cluster, add_max_memory,
+                       path)
 
 SIM_COLUMNS = ["layer", "kind", "neurons", "events_in", "events_out", "synapse_visits",
                "potential_reads", "weight_reads", "acc_ops", "mac_ops"]
@@ -40,17 +41,23 @@ def simulate_arguments(p: argparse.ArgumentParser) -> None:
                         "only the files neurosim writes (nothing else is touched)")
     p.add_argument("--no-float", action="store_true", help="skip the float-model accuracy run")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    add_cluster(p)
     add_max_memory(p)
 
 
 def simulate_main(args) -> int:
+    from .. import partial
+    from ..cluster import default_workers
     from ..model.io import load_model
     from ..outputs import check_output
     from ..simulate import default_engine, prepare_inputs, simulate
 
     engine = args.engine or default_engine()
+    keep = None
     if args.out:
         check_output(args.out, "run", args.force)  # before the run, not after it
+        keep = partial.partial_path(args.out)
+        partial.check(keep, args.resume)
     graph = load_model(args.model)
     data = prepare_inputs(Path(args.model), args.input, args.samples,
                           args.timesteps or graph.timesteps, args.seed)
@@ -58,16 +65,21 @@ def simulate_main(args) -> int:
     if args.hw:  # validated before the progress bar starts: a bad profile fails at once
         from ..hardware import load_profile
         hw = load_profile(args.hw)
-    update, close = _progress(len(data), f"simulate ({engine})", not args.quiet)
+    workers = args.workers or default_workers(len(data))
+    jobs = 1 if args.no_float or not (data.labels >= 0).any() else 2
+    update, close = _progress(jobs * len(data), f"simulate ({engine})", not args.quiet)
     try:  # without --out nothing needs the recorded levels
         sim = simulate(args.model, hw=hw, inputs=data, timesteps=args.timesteps,
                        levels=args.levels, engine=engine, add_mode=args.add_mode, seed=args.seed,
                        float_reference=not args.no_float, record=None if args.out else False,
-                       progress=update)
+                       progress=update, workers=workers, scheduler=args.scheduler,
+                       backend=args.backend, shard_inputs=args.shard_size, keep=keep,
+                       resume=args.resume)
     finally:
         close()
     if args.out:
         sim.write(args.out, force=args.force)
+        partial.discard(keep)
     if not args.quiet:
         for note in sim.notes:
             print(f"note: {note}", file=sys.stderr)

@@ -45,6 +45,31 @@ def provenance(run: Run) -> dict:
     return out
 
 
+def chip_lines(run: Run) -> dict:
+    """The chip-level facts of summary.json: NoC payload, silicon area, the critical core."""
+    s = run.summary
+    out = {}
+    noc = s.get("noc") or {}
+    if noc.get("payload_bits_per_event") is not None:
+        text = f"{noc['payload_bits_per_event']:.1f} payload bits per event ({noc['encoding']})"
+        if noc.get("routing_pj_per_event") is not None:
+            text += f", {noc['routing_pj_per_event']:.3g} pJ of routing per event"
+        out["NoC"] = text
+    area = s.get("area") or {}
+    if area.get("total_mm2") is not None:
+        missing = f"; not priced: {', '.join(area['not_priced'])}" if area.get("not_priced") \
+            else ""
+        out["silicon area"] = (f"{area['total_mm2']:.4g} mm² on {area['cores']} cores "
+                               f"({area['sram_bits'] / 8 / 1024:,.0f} KiB of SRAM{missing})")
+    b = s.get("bottleneck") or {}
+    if b:
+        share = b.get("share_of_makespan")
+        out["critical core"] = (f"core {b['core']} ({b['layer']}), bound by {b['bound']}"
+                                + (f", busy or stalled {100 * share:.0f}% of the run"
+                                   if share is not None else ""))
+    return out
+
+
 def _nb_metrics(run: Run) -> tuple[dict, dict, dict, list[str]]:
     """(neurobench, by_layer, neurosim, notes) from metrics.json, or what layers.csv allows."""
     if run.metrics is not None:
@@ -199,6 +224,10 @@ def run_figures(run: Run, folder: Path) -> list[tuple[str, list[Path]]]:
     if paths:
         figs.append(("Residual network activity: block_i, sum_i and res_i (Figure 10 layout)",
                      paths))
+    paths = figures.core_bottlenecks(run, folder / "bottlenecks")
+    if paths:
+        figs.append(("Where each layer's busiest core spends the run: work, stalls and idle "
+                     "time; the critical core bounds throughput", paths))
     paths = figures.level_distribution(run, folder / "levels")
     if paths:
         figs.append(("Distribution of spike levels z per layer (share of events)", paths))
@@ -212,6 +241,7 @@ def markdown(run: Run, energy, layers, metrics, synops, figs, out: Path) -> str:
     lines += ["", f"Per inference: {t['events']:,.0f} events, {t['synapse_visits']:,.0f} synapse "
                   f"visits ({t['synapse_visits_analytic']:,.0f} by the paper's analytic formula)"
                   + (f", {t['energy_nj']:,.1f} nJ in total." if "energy_nj" in t else ".")]
+    lines += [f"- **{k}**: {v}" for k, v in chip_lines(run).items()]
     lines += ["", "## Energy breakdown", ""]
     if energy is None:
         lines += ["No energy.csv: this run had no hardware profile (`neurosim simulate MODEL "
@@ -232,7 +262,7 @@ def markdown(run: Run, energy, layers, metrics, synops, figs, out: Path) -> str:
 def html_page(run: Run, energy, layers, metrics, synops, figs) -> str:
     p = page.Page(f"neurosim report: {run.name}")
     head = p.section("")
-    head.append(page.meta(provenance(run)))
+    head.append(page.meta({**provenance(run), **chip_lines(run)}))
     sec = p.section("Energy breakdown (the paper's Table 3 layout)")
     sec.append(page.table(energy) if energy is not None else page.paragraph(
         "No energy.csv: this run had no hardware profile."))
