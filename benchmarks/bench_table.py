@@ -11,7 +11,9 @@ engine wall time, dense float32 forward with numpy/BLAS and with torch (benchmar
 engine ÷ torch, kernel share (wall time inside the scatter kernels ÷ engine wall time, as
 bench_engine.py measures it), SimPy share, synapse visits per second, the dense reference
 (neurosim.reference.run, exact counts) and engine ÷ reference, and the speed-up of
-``neurosim simulate --workers 2`` over ``--workers 1`` (n/a where that option does not exist).
+``neurosim simulate --workers 2`` over ``--workers 1`` on --workers-images images (whole blocks of
+64: a shard holds whole blocks, so fewer images than two blocks cannot use two workers; n/a where
+the option does not exist or with --workers-images 0).
 The default leaves out the slowest rows (full-width residual networks on loihi_14nm) and runs the
 reference on the trained models only; --full runs everything.
 
@@ -154,8 +156,8 @@ def table_rows(args, x_trained, x_random, workers: bool) -> list[dict]:
                         row["reference_ms"] = reference_time(net, x)
                         row["engine_over_reference"] = row["engine_ms"] / row["reference_ms"]
                     row["workers2_speedup"] = workers_speedup(
-                        arch, setting, LOIHI if profile else None, len(x)) \
-                        if workers and weights == "trained" else "n/a"
+                        arch, setting, LOIHI if profile else None, args.workers_images) \
+                        if workers and args.workers_images and weights == "trained" else "n/a"
                     rows.append(row)
                     print(format_row(row), flush=True)
     return rows
@@ -281,12 +283,17 @@ def main(argv=None):
                         "images on loihi_14nm, the reference on random weights, larger grids")
     p.add_argument("--trained-images", type=int, help="images per trained row (16; full: 64)")
     p.add_argument("--random-images", type=int, help="images per full-width row (4; full: 16)")
+    p.add_argument("--workers-images", type=int,
+                   help="images per 2-worker CLI run (256, whole 64-input blocks; full: 1024; "
+                        "0: leave the column out)")
     p.add_argument("--repeat", type=int, default=3, help="dense forwards: best of this many")
     p.add_argument("--no-table", action="store_true", help="only the scaling plots")
     p.add_argument("--no-plots", action="store_true", help="only the table")
     args = p.parse_args(argv)
     args.trained_images = args.trained_images or (64 if args.full else 16)
     args.random_images = args.random_images or (16 if args.full else 4)
+    if args.workers_images is None:
+        args.workers_images = 1024 if args.full else 256
     args.vth = [0.25, 0.5, 1.0, 2.0, 4.0] if args.full else [0.5, 1.0, 2.0]
     args.levels = [1, 2, 4, 8]
     args.timesteps = [1, 2, 4, 8] if args.full else [1, 2, 4]
