@@ -25,13 +25,26 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 @dataclass
 class Dataset:
-    """Integer inputs and their labels. ``frames`` is True when inputs carry a time axis."""
+    """Integer inputs and their labels. ``frames`` is True when inputs carry a time axis.
+
+    ``scale`` is None when the inputs are integers in the model's own input unit (its
+    Input.scale); a file of floats is quantised on loading (quantise_floats), and ``scale`` is
+    then the float value of one integer unit, ``exact`` the file's values in that unit before
+    rounding (None where rounding changed nothing), for the float network. ``index``: each
+    input's position in the file."""
 
     inputs: np.ndarray  # (N, C, H, W) uint8, or (N, T, C, H, W) integer counts
     labels: np.ndarray  # (N,) int64; -1 where unknown
     source: str
     frames: bool = False
     notes: list = field(default_factory=list)  # what loading decided, for the run's notes
+    scale: float | None = None
+    exact: np.ndarray | None = None  # float32, inputs' shape
+    index: np.ndarray | None = None  # (N,) int64; None: 0 … N−1
+
+    def __post_init__(self):
+        if self.index is None:
+            self.index = np.arange(len(self.inputs), dtype=np.int64)
 
     def __len__(self):
         return len(self.inputs)
@@ -39,7 +52,8 @@ class Dataset:
     def subset(self, indices) -> "Dataset":
         idx = np.asarray(indices, np.int64)
         return Dataset(self.inputs[idx], self.labels[idx], self.source, self.frames,
-                       list(self.notes))
+                       list(self.notes), self.scale,
+                       None if self.exact is None else self.exact[idx], self.index[idx])
 
 
 def stratified_indices(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:

@@ -11,8 +11,9 @@ potential row. Events are (index, value) pairs: the index is the flat (C, H, W) 
 ``bounds`` (one segment per packet piece) so that the work of every piece is known for timing.
 
 Integer semantics are the reference's (neurosim/reference.py): accumulate Σ w·z per projection in a
-register wide enough for its worst case, add ⌊acc / 2^shift⌋ when the potentials are read to fire,
-saturate once, fire, reset. The same kernels run float64 arrays for the float model.
+register wide enough for its worst case, add acc / 2^shift rounded to nearest when the potentials
+are read to fire, saturate once, fire, reset. The same kernels run float64 arrays for the float
+model.
 """
 
 from __future__ import annotations
@@ -194,14 +195,14 @@ def leak(v, kind: str, decay, stateless: bool, integer: bool) -> None:
 
 
 @njit(**JIT)
-def _integrate_int(v, acc, shift, offset):
+def _integrate_int(v, acc, shift, half, offset):
     h, w, c = v.shape
     for i in range(h):
         for j in range(w):
             vr = v[i, j]
             ar = acc[i, j]
             for k in range(c):
-                vr[k] += ar[offset + k] >> shift
+                vr[k] += (ar[offset + k] + half) >> shift
                 ar[offset + k] = 0
 
 
@@ -218,7 +219,8 @@ def _integrate_float(v, acc, offset):
 
 
 def integrate(v, acc, shift: int, offset: int = 0) -> None:
-    """v += ⌊acc / 2^shift⌋ (floor, as an arithmetic shift), then clear what was taken.
+    """v += ⌊(acc + 2^(shift−1)) / 2^shift⌋ (round to nearest, ties up: an add and an
+    arithmetic shift; reference.step_layer is its twin), then clear what was taken.
 
     ``acc`` (H, W, C_acc) may hold more channels than ``v`` (H, W, C): v takes channels
     [offset, offset + C) (a core's part of an accumulator shared by a split layer)."""
@@ -226,7 +228,7 @@ def integrate(v, acc, shift: int, offset: int = 0) -> None:
            and 0 <= offset and offset + v.shape[2] <= acc.shape[2], "acc",
            f"potentials {v.shape} do not fit accumulator {acc.shape} at channel {offset}")
     if np.issubdtype(v.dtype, np.integer):
-        _integrate_int(v, acc, shift, offset)
+        _integrate_int(v, acc, shift, np.int64((1 << shift) >> 1), offset)
     else:
         _check(shift == 0, "shift", "a float accumulator takes no shift")
         _integrate_float(v, acc, offset)

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import __version__, limits
 from .compiler import CompiledNetwork, Widths, check_inputs, compile_graph
-from .counters import RunResult
+from .counters import RunResult, paper_sum_points
 from .data import Dataset, load_inputs, stratified_indices
 from .errors import InputError, NeurosimError
 from .model.graph import Graph
@@ -51,6 +51,9 @@ class Simulation:
     profile: object = None
     energy: object = None  # filled by the energy model when a profile is given
     notes: list = field(default_factory=list)  # what a user should know about this run
+    fidelity: object = None  # neurosim.fidelity.Fidelity: float vs integer (not with --no-float)
+    float_energy: object = None  # the float network's counts priced on the same profile
+    outputs: object = None  # neurosim.fidelity.Outputs (save_outputs)
 
     @property
     def counts(self):
@@ -78,6 +81,9 @@ class Simulation:
             "integer": self.net.integer,
             "accuracy": r.accuracy,
             "float_accuracy": self.float_accuracy,
+            "events_transferred_per_sample": float(
+                spiking.events_out.sum() + table[paper_sum_points(table)].events_out.sum())
+            / samples,
             "events_per_sample": float(spiking.events_out.sum()) / samples,
             "synapse_visits_per_sample": float(spiking.synapse_visits.sum()) / samples,
             "totals": {c: int(spiking[c].sum()) for c in
@@ -90,14 +96,24 @@ class Simulation:
             "versions": versions(),
             "notes": list(self.notes),
         }
+        if self.fidelity is not None:
+            summary["fidelity"] = self.fidelity.summary(self.counts, self.energy,
+                                                        self.float_energy)
         if self.energy is not None:
             summary["energy"] = self.energy.summary()
         return summary
 
+    def fidelity_table(self):
+        """fidelity.csv: float vs integer per neuron layer (None with --no-float)."""
+        if self.fidelity is None:
+            return None
+        return self.fidelity.table(self.counts, self.energy, self.float_energy)
+
     def write(self, out_dir, report: bool = True, force: bool = False) -> Path:
         """Write the run directory ``out_dir`` (docs/outputs.md): layers.csv, timesteps.csv,
         energy.csv and energy_reference.csv (with a profile), cores.csv (event engine),
-        metrics.json, levels.csv (recorded runs), summary.json, then report.md/.html, its
+        metrics.json, levels.csv (recorded runs), fidelity.csv (with the float comparison),
+        outputs.npz (save_outputs), summary.json, then report.md/.html, its
         tables and figures (``report=False`` skips them). ``out_dir`` is created, or replaced
         if neurosim made it; ``force`` writes these files into any existing directory and
         touches nothing else (neurosim.outputs). Warnings raised while the files are made go
@@ -118,6 +134,10 @@ class Simulation:
                     pd.DataFrame(self.result.timing["cores"]).to_csv(tmp / "cores.csv",
                                                                      index=False)
                 write_json(tmp / "metrics.json", values)
+                if self.fidelity is not None:
+                    self.fidelity_table().to_csv(tmp / "fidelity.csv", index=False)
+                if self.outputs is not None:
+                    np.savez_compressed(tmp / "outputs.npz", **self.outputs.arrays())
                 if self.result.levels:
                     metrics.level_counts(self.net, self.result.levels).to_csv(
                         tmp / "levels.csv", index=False)
@@ -162,20 +182,27 @@ def versions() -> dict:
             "platform": sys.platform}
 
 
-def default_inputs(model_path) -> Path:
-    path = Path(model_path) / SAMPLES_FILE
-    if not path.is_file():
-        raise InputError(f"the model ships no {SAMPLES_FILE}; pass --input", str(model_path))
+def default_inputs(model_path, graph=None) -> Path:
+    """The model's samples.npz; without one, the error says what to pass instead."""
+    path = None if model_path is None else Path(model_path) / SAMPLES_FILE
+    if path is None or not path.is_file():
+        shape = "" if graph is None else (
+            f" (each {tuple(graph.input.shape)}, T={graph.timesteps})")
+        raise InputError(f"the model ships no {SAMPLES_FILE}: pass --input FILE, an npz of "
+                         f"'images' (N, C, H, W) or 'frames' (N, T, C, H, W){shape}, integers "
+                         "or floats, with optional 'labels'", str(model_path or "model"))
     return path
 
 
-def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed: int) -> Dataset:
+def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed: int,
+                   graph=None) -> Dataset:
     """Load the inputs (the model's shipped samples by default) and draw a stratified subset.
-    Asking for more samples than there are runs them all, with a note (Dataset.notes)."""
+    Asking for more samples than there are runs them all, with a note (Dataset.notes).
+    ``graph`` (the model) lets a missing samples.npz say which inputs to pass."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"expected a non-negative integer, got {seed!r}", "seed")
     if inputs is None:
-        data = load_inputs(default_inputs(model_path), timesteps)
+        data = load_inputs(default_inputs(model_path, graph), timesteps)
     elif isinstance(inputs, Dataset):
         data = inputs
     else:
@@ -191,8 +218,9 @@ def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed
 
 def run_notes(net: CompiledNetwork, result: RunResult) -> list[str]:
     """What a user should know about a finished run that is valid but unusual: weights or
-    biases clipped to the word width, potentials that saturated, an output that never fired
-    or whose logits tie on every input (every prediction then is class 0)."""
+    biases clipped to the word width, potentials that saturated where that can change a level
+    (not in layers that carry no state, whose word holds only their fire range), an output
+    that never fired or whose logits tie on every input (every prediction then is class 0)."""
     notes = []
     for name, info in net.quantisation.items():
         for what in ("weights", "biases"):
@@ -202,6 +230,9 @@ def run_notes(net: CompiledNetwork, result: RunResult) -> list[str]:
                              f"{getattr(net.widths, what)}-bit word")
     table = result.counts.table()
     for row in table[table.saturations > 0].itertuples():
+        layer = net.layer(row.layer)
+        if layer.mode == "spiking" and (result.counts.timesteps == 1 or layer.spec.stateless):
+            continue  # by design: the word holds the fire range [0, N·θ], no level changes
         notes.append(f"layer {row.layer!r}: potentials saturated {row.saturations} times "
                      f"(the {net.widths.potentials}-bit word)")
     out, logits = net.output_layer, result.logits
@@ -251,28 +282,59 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
              timesteps: int | None = None, levels: int | None = None,
              engine: str | None = None, add_mode: str | None = None, seed: int = 0,
              float_reference: bool = True, record: bool | None = None,
-             progress=None) -> Simulation:
+             progress=None, calibration=None, save_outputs: bool = False) -> Simulation:
     """Simulate ``model`` (a path or a Graph) on ``inputs`` and count everything.
 
     hw: a hardware profile (path or loaded profile): word widths, add mode and energy.
     inputs: a file, a Dataset, or None for the model's samples.npz; samples: a stratified
     subset. timesteps/levels override the model's T and every neuron's N. engine: "event"
     (default, where simpy is installed) or "reference". float_reference: also run the float
-    model to report the accuracy lost to fixed point. record: keep every layer's output levels
+    model, in lockstep with the integer one, for the fidelity section (what fixed point
+    changes: levels, predictions, events, energy). record: keep every layer's output levels
     (levels.csv, SynOps); None records when it fits RECORD_LIMIT_BYTES. progress: called with
-    the number of inputs finished. Warnings raised on the way become the run's notes.
+    the number of inputs finished (twice per input with the float comparison). calibration:
+    the inputs that size the quantiser's ranges (a file or a Dataset; None: the model's
+    samples.npz, False: none). save_outputs: keep each sample's logits and output levels
+    (outputs.npz). Warnings raised on the way become the run's notes.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sim = _simulate(model, hw, inputs, samples, timesteps, levels,
                         engine or default_engine(), add_mode, seed, float_reference, record,
-                        progress)
+                        progress, calibration, save_outputs)
     sim.notes += [n for n in _warning_notes(caught) if n not in sim.notes]
     return sim
 
 
+def calibration_inputs(model_path, calibration, timesteps: int) -> Dataset | None:
+    """The inputs that calibrate the quantiser: ``calibration`` (a file or a Dataset), else
+    the model's samples.npz; None when there are none or ``calibration`` is False. Never the
+    run's inputs (neurosim.calibration)."""
+    if calibration is False:
+        return None
+    if isinstance(calibration, Dataset):
+        return calibration
+    if calibration is not None:
+        return load_inputs(calibration, timesteps)
+    if model_path is not None and (Path(model_path) / SAMPLES_FILE).is_file():
+        return load_inputs(Path(model_path) / SAMPLES_FILE, timesteps)
+    return None
+
+
+def calibrated(graph, add_mode: str, model_path, calibration) -> tuple[object, list[str]]:
+    """(the Calibration of ``graph``, notes): None, with a note, when there are no inputs."""
+    from .calibration import calibrate
+
+    data = calibration_inputs(model_path, calibration, graph.timesteps)
+    if data is None:
+        return None, ["not calibrated (no samples.npz in the model and no --calibration FILE): "
+                      "readouts are sized by their worst case and layers that carry state by "
+                      "headroom·N·θ (docs/design.md §3.5)"]
+    return calibrate(graph, data, add_mode), []
+
+
 def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, seed,
-              float_reference, record, progress) -> Simulation:
+              float_reference, record, progress, calibration, save_outputs) -> Simulation:
     graph = model if isinstance(model, Graph) else load_model(model)
     model_path = None if isinstance(model, Graph) else Path(model)
     where = str(model_path) if model_path else graph.name
@@ -295,36 +357,53 @@ def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, s
         widths = profile.widths
         add_mode = add_mode or profile.add_mode
     add_mode = add_mode or "forward"
-    data = prepare_inputs(model_path, inputs, samples, graph.timesteps, seed)
+    data = prepare_inputs(model_path, inputs, samples, graph.timesteps, seed, graph)
     if len(data) == 0:
         raise InputError("no inputs to simulate (0 samples)", data.source)
     check_labels(data, int(np.prod(graph.shapes[graph.output])))
+    if data.scale is not None:  # a file of floats: its quantisation unit is the input unit
+        graph = graph.with_input_scale(data.scale)
     if record is None:
         record = should_record(graph, len(data), graph.timesteps)
     limits.check_run(graph, len(data), graph.timesteps, where, record, data.frames)
-    net = compile_graph(graph, widths, integer=True, add_mode=add_mode)
+    cal, cal_notes = calibrated(graph, add_mode, model_path, calibration)
+    net = compile_graph(graph, widths, integer=True, add_mode=add_mode, calibration=cal)
     check_inputs(net, data.inputs, graph.timesteps, data.source)
     if profile is not None:
         from .compiler import map_to_cores
         net = map_to_cores(net, profile)
     result = run_engine(net, data, engine, graph.timesteps, record, progress, profile)
-    float_acc = None
-    if float_reference and (data.labels >= 0).any():
-        fnet = compile_graph(graph, widths, integer=False, add_mode=add_mode)
-        float_acc = run_engine(fnet, data, "reference", graph.timesteps).accuracy
+    fid, outputs = None, None
+    if float_reference or save_outputs:
+        from .fidelity import measure
+        fnet = compile_graph(graph, widths, integer=False, add_mode=add_mode) \
+            if float_reference else None
+        fid, outputs = measure(net, fnet, data, graph.timesteps, save_outputs,
+                               progress=progress)
     settings = {"model": str(model_path) if model_path else graph.name,
                 "inputs": data.source, "samples": len(data), "seed": seed,
                 "engine": engine, "timesteps": graph.timesteps, "levels_override": levels,
                 "add_mode": add_mode, "widths": vars(widths),
+                "input_scale": {"unit": graph.input.scale,
+                                "from": "the file's floats" if data.scale is not None
+                                else "the model"},
+                "calibration": net.calibration,
                 "hw": None if profile is None else profile.describe()}
     if "import" in graph.meta:  # an imported model: its source, dialect and fallback notes
         settings["import"] = graph.meta["import"]
-    sim = Simulation(graph, net, result, settings, data, float_acc, profile,
-                     notes=list(data.notes) + run_notes(net, result))
+    sim = Simulation(graph, net, result, settings, data,
+                     fid.float_accuracy if fid is not None else None, profile,
+                     notes=list(data.notes) + cal_notes + run_notes(net, result),
+                     fidelity=fid, outputs=outputs)
+    if outputs is not None and not np.array_equal(outputs.logits, result.logits):
+        sim.notes.append(f"the {engine} engine and the dense reference disagree on the logits "
+                         "of the same integer network: please report this")
     if profile is not None:
         from .energy import estimate
         timing = result.timing  # the event engine's chip time per inference prices leakage
-        sim.energy = estimate(sim.counts, net, profile, latency_s=timing.get(
-            "seconds_per_inference", timing.get("latency_s")))
+        latency = timing.get("seconds_per_inference", timing.get("latency_s"))
+        sim.energy = estimate(sim.counts, net, profile, latency_s=latency)
+        if fid is not None:
+            sim.float_energy = estimate(fid.float_counts, net, profile, latency_s=latency)
         sim.notes += sim.energy.width_notes()
     return sim

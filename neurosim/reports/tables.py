@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..counters import paper_sum_points
 from . import numbers
 from .runs import Run
 
@@ -238,15 +239,6 @@ def layer_table(run: Run) -> Table:
              "forward-mode residual sums: their events are those of their member layers reaching "
              "the consumer, so network totals leave them out."]
     return Table("Per-layer activity and energy (per inference)", frame, formats, notes)
-
-
-def paper_sum_points(layers: pd.DataFrame) -> pd.Series:
-    """Mask of forward-mode sum rows that are the paper's summation points (SEW's sum{i}).
-
-    Sparse-ResNet's add{i} rows precede a barrier neuron (its sum{i} layer), so they are not
-    points where events move on to the next layer.
-    """
-    return (layers.kind == "add") & layers.layer.str.fullmatch(r"sum\d+")
 
 
 def totals(run: Run) -> dict:
