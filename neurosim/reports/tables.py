@@ -43,7 +43,7 @@ ENERGY_LABELS = {
     "energy_total_pj": "Total",
 }
 TEXT, ENERGY, COUNT, PERCENT = "text", "energy", "count", "percent"
-RATIO, SIGNED = "ratio", "signed"
+RATIO, SIGNED, SHARE = "ratio", "signed", "share"
 PRINTED = "printed"  # a number as a paper prints it, '27.8·10^2': kept digit for digit
 
 
@@ -85,6 +85,8 @@ class Table:
             return numbers.percent(value, "--" if style == "latex" else "–")
         if kind == SIGNED:
             return numbers.percent(value, "--" if style == "latex" else "–", signed=True)
+        if kind == SHARE:
+            return numbers.share(value, "--" if style == "latex" else "–")
         if kind == RATIO:
             if value is None or pd.isna(value):
                 return "--" if style == "latex" else "–"
