@@ -233,8 +233,9 @@ def run_notes(net: CompiledNetwork, result: RunResult) -> list[str]:
         layer = net.layer(row.layer)
         if layer.mode == "spiking" and (result.counts.timesteps == 1 or layer.spec.stateless):
             continue  # by design: the word holds the fire range [0, N·θ], no level changes
+        hint = "" if net.calibration else "; not calibrated: --calibration FILE sizes it"
         notes.append(f"layer {row.layer!r}: potentials saturated {row.saturations} times "
-                     f"(the {net.widths.potentials}-bit word)")
+                     f"(the {net.widths.potentials}-bit word{hint})")
     out, logits = net.output_layer, result.logits
     if len(logits) and out.mode != "readout" and not logits.any():
         notes.append(f"the output layer {out.name!r} never fired on any of the {len(logits)} "

@@ -133,14 +133,16 @@ def print_simulation(sim) -> None:
 def fidelity_line(f: dict) -> str:
     """One line: how far the integer network strays from the float model on these inputs."""
     worst = max(f["layers"].items(), key=lambda kv: kv[1]["share_differing"], default=None)
-    where = "" if worst is None else (f", at most {100 * worst[1]['share_differing']:.2f}% in "
-                                      f"{worst[0]}")
+    where = "" if worst is None or not f["differing"] else (
+        f", at most {100 * worst[1]['share_differing']:.2f}% in {worst[0]}")
     change = f["events_per_sample"]["change"]
     events = "" if change is None else f"; events {100 * change:+.2f}%"
     energy = f.get("energy_nj", {}).get("change")
     energy = "" if energy is None else f", energy {100 * energy:+.2f}%"
-    return (f"fidelity (integer vs float model): {100 * (f['share_differing'] or 0):.3f}% of "
-            f"levels differ{where} (largest |Δz| {f['max_abs_dz']}); predictions agree on "
+    levels = (f"{100 * (f['share_differing'] or 0):.3f}% of levels differ{where} (largest "
+              f"|Δz| {f['max_abs_dz']})" if f["differing"] else
+              f"every level agrees ({f['positions']:,} compared)")
+    return (f"fidelity (integer vs float model): {levels}; predictions agree on "
             f"{f['predictions_agree']}/{f['samples']}{events}{energy}")
 
 

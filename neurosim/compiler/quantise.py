@@ -87,9 +87,10 @@ class Quantiser:
                 if cal is not None and MARGIN * cal.top[d.name] < levels * theta:
                     return max(MARGIN * cal.top[d.name], theta), "calibration (fire side)"
                 return levels * theta, "fire range N·θ (no state carried)"
-            if cal is not None:
+            span = self.w.headroom * levels * theta
+            if cal is not None and MARGIN * cal.peak[d.name] < span:
                 return max(MARGIN * cal.peak[d.name], theta), "calibration"
-            return self.w.headroom * levels * theta, "headroom·N·θ (not calibrated)"
+            return span, "headroom·N·θ"
         if cal is not None and cal.peak[d.name] > 0:
             return MARGIN * cal.peak[d.name], "calibration"
         worst = sum(self._fan_in(t) for t in d.current.terms)
@@ -167,7 +168,7 @@ class Quantiser:
             bias_clipped = int(np.count_nonzero(np.abs(qb) > blim))
             bias = np.clip(qb, -blim, blim).astype(np.int64)
         threshold = max(1, int(round(d.spec.theta * s))) if d.mode == "spiking" else 1
-        info = {"scale": s, "threshold": threshold, "unit": 1.0 / s, "shifts": shifts,
+        info = {"mode": d.mode, "scale": s, "threshold": threshold, "unit": 1.0 / s, "shifts": shifts,
                 "weight_fill": peak / wlim, "weights_clipped": clipped,
                 "biases_clipped": bias_clipped}
         if "range" in why:
