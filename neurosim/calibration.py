@@ -11,6 +11,8 @@ CALIBRATION_SAMPLES inputs is enough for a range that the quantiser then doubles
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .compiler import Calibration, check_inputs, compile_graph
@@ -55,3 +57,23 @@ def calibrate(graph, data: Dataset, add_mode: str = "forward",
                 if out is not None:
                     streams[layer.name] = out
     return Calibration(data.source, len(values), peak, top)
+
+
+def run_calibration(graph, add_mode: str, samples_path, calibration) -> tuple[object, list[str]]:
+    """(the Calibration of a run's ``graph``, notes): on ``calibration`` (a file or a Dataset),
+    else on the model's ``samples_path`` (None: it ships none); None, with a note, when there
+    are no inputs or ``calibration`` is False. Never the run's inputs."""
+    from .data import load_inputs
+
+    data = None
+    if isinstance(calibration, Dataset):
+        data = calibration
+    elif calibration is not None and calibration is not False:
+        data = load_inputs(calibration, graph.timesteps)
+    elif calibration is None and samples_path is not None and Path(samples_path).is_file():
+        data = load_inputs(samples_path, graph.timesteps)
+    if data is None:
+        return None, ["not calibrated (no samples.npz in the model and no --calibration FILE): "
+                      "readouts are sized by their worst case and layers that carry state by "
+                      "headroom·N·θ (docs/design.md §3.5)"]
+    return calibrate(graph, data, add_mode), []

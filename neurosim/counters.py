@@ -252,6 +252,8 @@ class RunResult:
     levels: dict[str, np.ndarray] = field(default_factory=dict)  # name → (T, B, *out_shape)
     labels: np.ndarray | None = None
     timing: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)  # "Category: message" raised during the run
+    extra: dict = field(default_factory=dict)  # a fidelity job's tallies and outputs (shards)
 
     @property
     def predictions(self) -> np.ndarray:

@@ -18,8 +18,10 @@ Per layer (run totals, pJ), with E_x the per-access energy of memory x at the la
     synaptic    synaptic ACCs × level cost × E_syn + input-layer MACs (policy) + per-neuron and
                 reset ACCs × E_ACC + leak MACs × E_MAC + neuron updates × E_update
     addressing  conv: 2 MAC + kH·kW ACC per event (× N for the "levels" policy); linear: N_out ACC
-    routing     packet hops × E_packet_hop + event hops × E_event_hop
-    static      P_static × cores of the layer × chip time per inference × inferences
+    routing     packet hops × E_packet_hop + message hops × E_event_hop + bit hops × E_bit_hop
+                + router traversals × E_router + messages × E_message  (neurosim/noc.py)
+    static      Σ over the layer's cores of (P_core + SRAM bits × P_bit) × chip time per
+                inference × inferences  (neurosim/area.py)
 The level cost of one synapse visit by a level-z event from a source with N levels is N (n_acc),
 z (z_acc, from the counted Σ z·reach), ⌈log2(N+1)⌉ (shift_add), or a MAC when N > 1 (mac).
 
@@ -51,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import area, noc
 from .compiler import CompiledNetwork, Layer, core_words, event_max_level
 from .counters import COUNT_FIELDS, F, RunCounts
 from .hardware.profile import Profile, levels_bits
@@ -62,6 +65,10 @@ ROW_NAMES = {"potentials": "Potentials", "weights": "Weights", "bias": "Bias", "
              "synaptic": "Synaptic ops", "addressing": "Addressing", "routing": "Routing",
              "static": "Static"}
 MEMORY_CATEGORIES = ("potentials", "weights", "bias", "inout")
+# The parts of three categories that other tools price separately (SANA-FE's synapse, soma and
+# network): summary.json's energy.parts, nJ per inference.
+PARTS = {"synaptic": ("synapses", "neurons", "other"), "routing": ("links", "routers", "messages"),
+         "static": ("static",)}
 
 
 # --- per-layer prices -------------------------------------------------------------------------
@@ -121,9 +128,11 @@ def _addressable_kind(layer: Layer) -> str | None:
 
 
 def layer_energy(c: dict, layer: Layer, prices: LayerPrices, profile: Profile,
-                 timesteps: int, cores: int = 1, latency_s: float | None = None,
-                 samples: int = 1) -> dict:
-    """Energy (pJ, run totals) of one layer by category, from its counts ``c`` (field → total)."""
+                 timesteps: int, static_w: float = 0.0, latency_s: float | None = None,
+                 samples: int = 1, traffic: dict | None = None) -> dict:
+    """Energy (pJ, run totals) of one layer by category, from its counts ``c`` (field → total),
+    the static power of its cores and its NoC traffic (noc.COLUMNS); keys "<category>.<part>"
+    split Synaptic ops, Routing and Static into PARTS."""
     pol, ops = profile.policies, profile.operations
     analog = any(p.analog for p in layer.projections)
     once = 1.0 / timesteps if analog and pol.first_layer_timesteps == "mean" else 1.0
@@ -161,9 +170,11 @@ def layer_energy(c: dict, layer: Layer, prices: LayerPrices, profile: Profile,
                   "shift_add": syn_acc * levels_bits(n) * ops.syn_acc_pj,
                   "mac": syn_acc * (ops.mac_pj if n > 1 else ops.syn_acc_pj)}
     first = {"mac": ops.mac_pj, "acc": ops.syn_acc_pj, "exclude": 0.0}[pol.first_layer_synaptic]
-    e["synaptic"] = (level_cost[pol.synaptic_levels] + syn_mac * once * first
-                     + other_acc * ops.acc_pj + c["leak_ops"] * ops.mac_pj
-                     + c["update_ops"] * ops.neuron_update_pj)
+    e["synaptic.synapses"] = level_cost[pol.synaptic_levels] + syn_mac * once * first
+    e["synaptic.neurons"] = c["update_ops"] * ops.neuron_update_pj + c["reset_ops"] * \
+        ops.spike_out_pj
+    e["synaptic.other"] = other_acc * ops.acc_pj + c["leak_ops"] * ops.mac_pj
+    e["synaptic"] = e["synaptic.synapses"] + e["synaptic.neurons"] + e["synaptic.other"]
     if not (analog and pol.first_layer_addressing == "exclude"):
         kind = _addressable_kind(layer)
         mac, acc = c["addr_mac_ops"] * once, c["addr_acc_ops"] * once
@@ -172,10 +183,14 @@ def layer_energy(c: dict, layer: Layer, prices: LayerPrices, profile: Profile,
             e["addressing"] = mac * ops.mac_pj + acc * factor * ops.acc_pj
         elif kind == "linear" and pol.addressing_linear == "per_output":
             e["addressing"] = acc * ops.acc_pj
-    e["routing"] = (c["packet_hops"] * profile.noc.energy_per_packet_hop_pj
-                    + c["event_hops"] * profile.noc.energy_per_event_hop_pj)
+    traffic = traffic or dict.fromkeys(noc.COLUMNS, 0)
+    parts = noc.routing_pj(traffic, profile.noc, c["packet_hops"])
+    for part, pj in parts.items():
+        e[f"routing.{part}"] = pj
+    e["routing"] = sum(parts.values())
     if latency_s:
-        e["static"] = profile.static_power_w_per_core * cores * latency_s * samples * 1e12
+        e["static"] = static_w * latency_s * samples * 1e12
+    e["static.static"] = e["static"]
     return e
 
 
@@ -259,6 +274,7 @@ class EnergyReport:
         self.ann = ann  # index layer, columns CATEGORIES, pJ per inference
         self.prices = prices
         self.latency_s = latency_s
+        self.parts = None  # index layer, columns "<category>.<part>" (PARTS), pJ run totals
 
     @property
     def samples(self) -> int:
@@ -338,6 +354,13 @@ class EnergyReport:
                              f"{self.profile.memories[name].source or 'see the profile'})")
         return notes
 
+    def parts_nj(self) -> dict:
+        """Synaptic ops, Routing and Static split into PARTS, nJ per inference."""
+        if self.parts is None:
+            return {}
+        return {c: {p: float(self.parts[f"{c}.{p}"].sum()) / self.samples / 1e3 for p in names}
+                for c, names in PARTS.items() if c in self.categories}
+
     def summary(self) -> dict:
         ops, pol = self.profile.operations, self.profile.policies
         snn, ann = self.totals_nj(), self.ann_totals_nj()
@@ -362,7 +385,9 @@ class EnergyReport:
             "per_access": access,
             "operations": {"acc_pj": ops.acc_pj, "mac_pj": ops.mac_pj,
                            "synaptic_acc_pj": ops.syn_acc_pj,
-                           "neuron_update_pj": ops.neuron_update_pj, "sources": ops.sources},
+                           "neuron_update_pj": ops.neuron_update_pj,
+                           "spike_out_pj": ops.spike_out_pj, "sources": ops.sources},
+            "parts": self.parts_nj(),
             "policies": vars(pol),
             "width_notes": self.width_notes(),
             "energy_reference": self.profile.energy_reference(),
@@ -427,12 +452,15 @@ def _range(entry: dict) -> str:
 
 
 def estimate(counts: RunCounts, net: CompiledNetwork, profile: Profile,
-             latency_s: float | None = None) -> EnergyReport:
+             latency_s: float | None = None, traffic: noc.Traffic | None = None) -> EnergyReport:
     """Price ``counts`` of ``net`` with ``profile``. ``latency_s``: the time the chip is powered
     per inference (the event engine's seconds_per_inference, i.e. makespan / inputs, so a
     pipelined run is not charged twice for overlapping inputs); None (the reference engine has
-    no time) leaves static energy at 0."""
+    no time) leaves static energy at 0. ``traffic``: the run's NoC traffic (noc.traffic; by
+    default computed here, which needs no recorded levels except for run-length coding)."""
     profile.require_energy()
+    if traffic is None:
+        traffic = noc.traffic(net, counts, profile.noc, profile.spike_bits)
     prices, rows = [], {}
     for i, layer in enumerate(counts.net.layers):
         layer = net.layer(layer.name)
@@ -440,9 +468,11 @@ def estimate(counts: RunCounts, net: CompiledNetwork, profile: Profile,
         prices.append(p)
         totals = counts.data[i].sum(axis=0)
         c = {name: int(totals[F[name]]) for name in COUNT_FIELDS}
-        cores = len(net.cores_of(layer.name)) if hasattr(net, "cores_of") else 1
-        rows[layer.name] = layer_energy(c, layer, p, profile, counts.timesteps, max(cores, 1),
-                                        latency_s, counts.samples)
-    layers = pd.DataFrame.from_dict(rows, orient="index")[list(CATEGORIES)]
-    return EnergyReport(profile, net, counts, layers, ann_baseline(net, profile), prices,
-                        latency_s)
+        rows[layer.name] = layer_energy(c, layer, p, profile, counts.timesteps,
+                                        area.layer_static_w(net, layer.name, profile), latency_s,
+                                        counts.samples, traffic.layers.loc[layer.name].to_dict())
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    report = EnergyReport(profile, net, counts, table[list(CATEGORIES)],
+                          ann_baseline(net, profile), prices, latency_s)
+    report.parts = table[[f"{c}.{p}" for c, names in PARTS.items() for p in names]]
+    return report

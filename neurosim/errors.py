@@ -19,6 +19,9 @@ class NeurosimError(ValueError):
         parts = [p for p in (where, field) if p]
         super().__init__(": ".join(parts + [message]))
 
+    def __reduce__(self):  # errors raised in worker processes arrive whole
+        return type(self), (self.message, self.where, self.field)
+
 
 class ModelError(NeurosimError):
     """A network graph, node or model file is invalid."""
@@ -55,3 +58,7 @@ class KernelError(NeurosimError):
 
 class EngineError(NeurosimError):
     """The event simulation could not finish (a deadlock would be a bug in the engine)."""
+
+
+class ShardError(NeurosimError):
+    """A shard of a run (a range of its inputs, on a worker) failed; ``where`` names the inputs."""

@@ -105,10 +105,7 @@ class Fidelity:
                    "max_abs_dz": int(self.max_dz[i]), "events_integer": events,
                    "events_float": fevents, "events_change": _change(events, fevents)}
             if energy is not None and float_energy is not None:
-                e = float(energy.layers.loc[name].sum())
-                fe = float(float_energy.layers.loc[name].sum())
-                row.update({"energy_integer_pj": e, "energy_float_pj": fe,
-                            "energy_change": _change(e, fe)})
+                row.update(layer_energy(name, energy, float_energy))
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -131,10 +128,35 @@ class Fidelity:
                                  "max_abs_dz": int(self.max_dz[i])}
                           for i, name in enumerate(self.layers)}}
         if energy is not None and float_energy is not None:
-            e = sum(energy.totals_nj().values())
-            fe = sum(float_energy.totals_nj().values())
-            out["energy_nj"] = {"integer": e, "float": fe, "change": _change(e, fe)}
+            out["energy_nj"] = total_energy(energy, float_energy)
         return out
+
+
+def layer_energy(name: str, energy, float_energy) -> dict:
+    """fidelity.csv's energy columns of layer ``name`` (EnergyReports of both networks)."""
+    e = float(energy.layers.loc[name].sum())
+    fe = float(float_energy.layers.loc[name].sum())
+    return {"energy_integer_pj": e, "energy_float_pj": fe, "energy_change": _change(e, fe)}
+
+
+def total_energy(energy, float_energy) -> dict:
+    """summary.json's fidelity.energy_nj."""
+    e = sum(energy.totals_nj().values())
+    fe = sum(float_energy.totals_nj().values())
+    return {"integer": e, "float": fe, "change": _change(e, fe)}
+
+
+def repriced(table: pd.DataFrame, summary: dict, energy, float_energy) -> None:
+    """A stored fidelity.csv and summary.json ``fidelity`` with the energies of another
+    profile (neurosim reprice), in place: the levels and events do not change."""
+    if float_energy is None:
+        table.drop(columns=[c for c in table.columns if c.startswith("energy_")], inplace=True)
+        summary.pop("energy_nj", None)
+        return
+    for i, name in enumerate(table.layer):
+        for key, value in layer_energy(str(name), energy, float_energy).items():
+            table.loc[i, key] = value
+    summary["energy_nj"] = total_energy(energy, float_energy)
 
 
 def _spiking_events(counts: RunCounts) -> int:
@@ -189,32 +211,86 @@ def measure(net: CompiledNetwork, fnet: CompiledNetwork | None, data: Dataset, t
     The float network reads the file's exact values when the inputs were floats. Its counts
     follow ``net``'s core placement."""
     check_inputs(net, data.inputs, timesteps, data.source)
+    exact = data.exact if data.exact is not None else data.inputs
+    fid, out = tally(net, fnet, data.inputs, exact, timesteps, keep_outputs, batch_size,
+                     progress)
+    if fid is not None:
+        score(fid, out.logits, out.float_logits, data.labels)
+    if not keep_outputs:
+        return fid, None
+    out.index = data.index
+    return fid, out
+
+
+def tally(net, fnet, x, xf, timesteps: int, keep_outputs: bool = False, batch_size: int = 64,
+          progress=None) -> tuple[Fidelity | None, Outputs]:
+    """The level tallies (no prediction scores: ``score``) and the outputs of inputs ``x``
+    (``xf``: the float network's, the exact values of a float file)."""
     fid = Fidelity.empty(net, timesteps) if fnet is not None else None
     tables = Tables(fnet, placed=net) if fnet is not None else None
-    exact = data.exact if data.exact is not None else data.inputs
     keep = output_neuron_layer(net) if keep_outputs else None
     parts = []
-    for start in range(0, len(data), batch_size):
-        stop = min(start + batch_size, len(data))
-        part = _batch(net, fnet, data.inputs[start:stop],
-                      exact[start:stop] if fnet is not None else None, timesteps, fid, tables,
-                      keep)
-        labels = data.labels[start:stop]
+    for start in range(0, len(x), batch_size):
+        stop = min(start + batch_size, len(x))
+        parts.append(_batch(net, fnet, x[start:stop],
+                            xf[start:stop] if fnet is not None else None, timesteps, fid,
+                            tables, keep))
         if fid is not None:
-            pred, fpred = np.argmax(part.logits, axis=1), np.argmax(part.float_logits, axis=1)
-            known = labels >= 0
             fid.samples += stop - start
             fid.float_counts.samples += stop - start
-            fid.agree += int(np.count_nonzero(pred == fpred))
-            fid.labeled += int(np.count_nonzero(known))
-            fid.correct += int(np.count_nonzero((pred == labels) & known))
-            fid.float_correct += int(np.count_nonzero((fpred == labels) & known))
-        if keep_outputs:
-            part.index = data.index[start:stop]
-            parts.append(part)
         if progress is not None:
             progress(stop - start)
-    return fid, (concat_outputs(parts) if parts else None)
+    return fid, concat_outputs(parts)
+
+
+def score(fid: Fidelity, logits: np.ndarray, float_logits: np.ndarray, labels) -> None:
+    """Add the prediction scores of these inputs to ``fid``."""
+    pred, fpred = np.argmax(logits, axis=1), np.argmax(float_logits, axis=1)
+    labels = np.asarray(labels)
+    known = labels >= 0
+    fid.agree += int(np.count_nonzero(pred == fpred))
+    fid.labeled += int(np.count_nonzero(known))
+    fid.correct += int(np.count_nonzero((pred == labels) & known))
+    fid.float_correct += int(np.count_nonzero((fpred == labels) & known))
+
+
+def shard_arrays(net, fnet, x, xf, timesteps: int, keep_outputs: bool,
+                 progress=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """What a fidelity shard returns (neurosim.shards): the float network's counts and logits
+    (the integer network's without ``fnet``) and the extra arrays: the integer tallies
+    (summed, or the maximum, at the merge) and the per-input outputs (concatenated)."""
+    fid, out = tally(net, fnet, x, xf, timesteps, keep_outputs, progress=progress)
+    extra = {"integer_logits": out.logits}
+    if fid is not None:
+        extra.update(positions=fid.positions, differing=fid.differing, max_dz=fid.max_dz)
+        counts, logits = fid.float_counts.data, out.float_logits
+    else:
+        counts, logits = RunCounts(net, samples=0, timesteps=timesteps).data, out.logits
+    if out.levels is not None:
+        extra["levels"] = out.levels
+        if out.float_levels is not None:
+            extra["float_levels"] = out.float_levels
+    return counts, logits, extra
+
+
+def from_merged(net: CompiledNetwork, merged, logits: np.ndarray, data: Dataset,
+                compare: bool, keep_outputs: bool) -> tuple[Fidelity | None, Outputs | None]:
+    """The run's Fidelity and Outputs from its fidelity job's merged shards (``merged``: a
+    RunResult whose counts and logits are the float network's) and the run's own integer
+    ``logits`` (its engine's)."""
+    e = merged.extra
+    fid = None
+    if compare:
+        fid = Fidelity.empty(net, merged.counts.timesteps)
+        fid.positions, fid.differing, fid.max_dz = e["positions"], e["differing"], e["max_dz"]
+        fid.float_counts, fid.samples = merged.counts, len(data)
+        score(fid, logits, merged.logits, data.labels)
+    out = None
+    if keep_outputs:
+        keep = output_neuron_layer(net)
+        out = Outputs(data.index, logits, e.get("levels"), keep.name if keep else None,
+                      merged.logits if compare else None, e.get("float_levels"))
+    return fid, out
 
 
 def _batch(net, fnet, x, xf, timesteps, fid, tables, keep) -> Outputs:

@@ -81,7 +81,7 @@ def size(text: str) -> int:
 def add_max_memory(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-memory", type=size, default=None, metavar="SIZE",
                    help="refuse work estimated to need more memory than this (e.g. 16GiB; "
-                        f"default {limits.DEFAULT_FRACTION:.0%} of this machine's memory)")
+                        f"default {100 * limits.DEFAULT_FRACTION:.0f}%% of this machine's memory)")
 
 
 def path(text: str) -> str:
@@ -89,3 +89,29 @@ def path(text: str) -> str:
     if not text or not text.strip() or "\0" in text:
         raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
     return text
+
+
+def scheduler_address(text: str) -> str:
+    """An argparse type: a Dask scheduler address, tcp://HOST:PORT (or tls://, ucx://)."""
+    scheme, _, rest = text.partition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme not in ("tcp", "tls", "ucx", "inproc") or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected tcp://HOST:PORT, got {text!r}")
+    return text
+
+
+def add_cluster(p: argparse.ArgumentParser, aliases: tuple = ()) -> None:
+    """Where the shards of a run go (neurosim.cluster); results do not depend on any of it."""
+    p.add_argument("--workers", *aliases, type=integer(1, None, "number of workers"),
+                   help="worker processes (a local Dask cluster when the `dist` extra is "
+                        "installed, else local processes); default: the machine's cores for "
+                        "64 inputs or more, else 1 ($NEUROSIM_WORKERS overrides)")
+    p.add_argument("--scheduler", type=scheduler_address, metavar="tcp://HOST:PORT",
+                   help="run the shards on an existing Dask cluster (extra `dist`)")
+    p.add_argument("--backend", choices=("auto", "processes", "dask"), default="auto",
+                   help="for --workers above 1: Dask when installed (auto), or one of the two")
+    p.add_argument("--shard-size", type=integer(1, None, "number of inputs"), metavar="INPUTS",
+                   help="inputs per shard, rounded up to whole blocks (the profile's "
+                        "block_inputs); default: up to 4 blocks, at least 4 shards per worker")
+    p.add_argument("--resume", action="store_true",
+                   help="finish the interrupted run whose shards are kept in OUT.partial/")

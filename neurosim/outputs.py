@@ -54,7 +54,7 @@ from .errors import OutputError
 MARKER = ".neurosim-run"
 MARKER_FORMAT = "neurosim-run"
 MARKER_VERSION = 1
-KINDS = ("run", "report", "comparison", "sweep", "model")
+KINDS = ("run", "report", "comparison", "sweep", "model", "exploration", "partial")
 KEEP_SUFFIX = ".partial"  # finished shards of an interrupted run: never removed here
 FORCE_HINT = "pass --force to write neurosim's files into it (nothing else is touched)"
 _LEFTOVER = re.compile(r"(?P<pid>\d+)\.[A-Za-z0-9_]+")  # what follows ".NAME.tmp." / ".NAME.old."

@@ -6,22 +6,26 @@
 The Python API and ``neurosim simulate`` are the same code with the same defaults (the event
 engine; the float model's accuracy beside the fixed-point one; recording every layer's levels
 when that fits RECORD_LIMIT_BYTES), so both write the same files; docs/outputs.md lists them.
-This module owns that recipe: which files a run directory holds and how each is made.
+This module owns that recipe: which files a run directory holds and how each is made. A run is
+``prepare`` (load, check, compile, name its jobs), its jobs' shards on a cluster
+(neurosim.cluster), then ``finish`` (notes, energy); the files do not depend on where the shards
+ran. Only the number of workers differs by default: the CLI uses every core, the API one
+process (spawned workers need the caller's ``if __name__ == "__main__":``).
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
-import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, limits
-from .compiler import CompiledNetwork, Widths, check_inputs, compile_graph
+from . import __version__, limits, noc
+from .compiler import CompiledNetwork, Widths, check_inputs
 from .counters import RunResult, paper_sum_points
 from .data import Dataset, load_inputs, stratified_indices
 from .errors import InputError, NeurosimError
@@ -29,6 +33,7 @@ from .model.graph import Graph
 from .model.io import load_model
 from .model.neurons import MAX_LEVELS
 from .outputs import atomic_dir, write_json
+from .shards import warning_notes
 
 ENGINES = ("event", "reference")
 SAMPLES_FILE = "samples.npz"
@@ -54,13 +59,24 @@ class Simulation:
     fidelity: object = None  # neurosim.fidelity.Fidelity: float vs integer (not with --no-float)
     float_energy: object = None  # the float network's counts priced on the same profile
     outputs: object = None  # neurosim.fidelity.Outputs (save_outputs)
+    traffic: object = None  # noc.Traffic: payload bits, bit hops, routers, messages
 
     @property
     def counts(self):
         return self.result.counts
 
+    @property
+    def ordered_notes(self) -> list[str]:
+        """The notes, the profile's width notes last (so that re-pricing a run under another
+        profile swaps just those: neurosim.studies.reprice)."""
+        width = self.energy.width_notes() if self.energy is not None else []
+        return [n for n in self.notes if n not in width] + width
+
     def layers_table(self):
         table = self.counts.table()
+        if self.traffic is not None:
+            from .noc import add_columns
+            table = add_columns(table, self.traffic)
         if self.energy is not None:
             table = self.energy.add_columns(table)
         return table
@@ -94,13 +110,14 @@ class Simulation:
             "settings": self.settings,
             "timing": r.timing,
             "versions": versions(),
-            "notes": list(self.notes),
+            "notes": self.ordered_notes,
         }
         if self.fidelity is not None:
             summary["fidelity"] = self.fidelity.summary(self.counts, self.energy,
                                                         self.float_energy)
         if self.energy is not None:
             summary["energy"] = self.energy.summary()
+        summary.update(self.architecture())
         return summary
 
     def fidelity_table(self):
@@ -109,12 +126,29 @@ class Simulation:
             return None
         return self.fidelity.table(self.counts, self.energy, self.float_energy)
 
+    def architecture(self) -> dict:
+        """summary.json's ``noc`` (payload and routing per event), ``area`` (with a profile) and
+        ``bottleneck`` (event engine): the chip-level view of the run."""
+        from . import area, bottlenecks
+        out = {}
+        if self.traffic is not None:
+            routing = None
+            if self.energy is not None:
+                routing = float(self.energy.layers["routing"].sum())
+            out["noc"] = self.traffic.summary(routing)
+        if self.profile is not None:
+            out["area"] = area.summary(self.net, self.profile)
+        if "cores" in self.result.timing:
+            out["bottleneck"] = bottlenecks.summary(self.result.timing["cores"],
+                                                    self.result.timing.get("cycles", 0.0))
+        return out
+
     def write(self, out_dir, report: bool = True, force: bool = False) -> Path:
         """Write the run directory ``out_dir`` (docs/outputs.md): layers.csv, timesteps.csv,
         energy.csv and energy_reference.csv (with a profile), cores.csv (event engine),
-        metrics.json, levels.csv (recorded runs), fidelity.csv (with the float comparison),
-        outputs.npz (save_outputs), summary.json, then report.md/.html, its
-        tables and figures (``report=False`` skips them). ``out_dir`` is created, or replaced
+        metrics.json, levels.csv (recorded runs), fidelity.csv and fidelity_timesteps.csv (with
+        the float comparison), outputs.npz (save_outputs), summary.json, then report.md/.html,
+        its tables and figures (``report=False`` skips them). ``out_dir`` is created, or replaced
         if neurosim made it; ``force`` writes these files into any existing directory and
         touches nothing else (neurosim.outputs). Warnings raised while the files are made go
         into the notes of summary.json."""
@@ -136,22 +170,20 @@ class Simulation:
                 write_json(tmp / "metrics.json", values)
                 if self.fidelity is not None:
                     self.fidelity_table().to_csv(tmp / "fidelity.csv", index=False)
+                    self.fidelity.float_counts.per_timestep().to_csv(
+                        tmp / "fidelity_timesteps.csv", index=False)
                 if self.outputs is not None:
                     np.savez_compressed(tmp / "outputs.npz", **self.outputs.arrays())
                 if self.result.levels:
                     metrics.level_counts(self.net, self.result.levels).to_csv(
                         tmp / "levels.csv", index=False)
-            self.notes += [n for n in _warning_notes(caught) if n not in self.notes]
+            self.notes += [n for n in warning_notes(caught) if n not in self.notes]
             write_json(tmp / "summary.json", self.summary(), note_key="notes")
             if report:
                 from .reports.run_report import build
                 from .reports.runs import load_run
                 build(load_run(tmp), tmp)
         return out_dir
-
-
-def _warning_notes(caught) -> list[str]:
-    return list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
 
 
 def default_engine() -> str:
@@ -259,86 +291,79 @@ def check_labels(data: Dataset, classes: int) -> None:
                          data.source, "labels")
 
 
-def run_engine(net: CompiledNetwork, data: Dataset, engine: str, timesteps: int,
-               record: bool = False, progress=None, profile=None) -> RunResult:
-    if engine == "reference":
-        from . import reference
-        runner = reference.run
-    elif engine == "event":
-        try:
-            from .engine import run as runner
-        except ImportError as err:
-            raise NeurosimError(f"the event engine is not available: {err}", "engine") from None
-    else:
-        raise NeurosimError(f"unknown engine {engine!r}; expected one of {ENGINES}", "engine")
-    start = time.perf_counter()
-    extra = {"profile": profile} if engine == "event" else {}
-    result = runner(net, data.inputs, data.labels, timesteps=timesteps, record=record,
-                    progress=progress, **extra)
-    result.timing.setdefault("wall_s", time.perf_counter() - start)
-    return result
+@dataclass
+class Prepared:
+    """A simulation set up and checked, before it runs: its jobs ("int", and "fidelity" for
+    the float network beside the integer one, neurosim.fidelity) go to neurosim.cluster,
+    ``finish`` makes the Simulation."""
+
+    graph: Graph
+    net: CompiledNetwork
+    data: Dataset
+    profile: object
+    settings: dict
+    works: dict  # job id → cluster.Work
+    notes: list = field(default_factory=list)  # the calibration's
 
 
 def simulate(model, hw=None, inputs=None, samples: int | None = None,
              timesteps: int | None = None, levels: int | None = None,
              engine: str | None = None, add_mode: str | None = None, seed: int = 0,
              float_reference: bool = True, record: bool | None = None,
-             progress=None, calibration=None, save_outputs: bool = False) -> Simulation:
+             progress=None, workers: int = 1, scheduler: str | None = None,
+             backend: str = "auto", shard_inputs: int | None = None, keep=None,
+             resume: bool = False, calibration=None, save_outputs: bool = False) -> Simulation:
     """Simulate ``model`` (a path or a Graph) on ``inputs`` and count everything.
 
-    hw: a hardware profile (path or loaded profile): word widths, add mode and energy.
-    inputs: a file, a Dataset, or None for the model's samples.npz; samples: a stratified
-    subset. timesteps/levels override the model's T and every neuron's N. engine: "event"
-    (default, where simpy is installed) or "reference". float_reference: also run the float
-    model, in lockstep with the integer one, for the fidelity section (what fixed point
+    hw: a hardware profile (path or loaded profile): word widths, add mode, block size and
+    energy. inputs: a file, a Dataset, or None for the model's samples.npz; samples: a
+    stratified subset. timesteps/levels override the model's T and every neuron's N. engine:
+    "event" (default, where simpy is installed) or "reference". float_reference: also run the
+    float model, in lockstep with the integer one, for the fidelity section (what fixed point
     changes: levels, predictions, events, energy). record: keep every layer's output levels
     (levels.csv, SynOps); None records when it fits RECORD_LIMIT_BYTES. progress: called with
     the number of inputs finished (twice per input with the float comparison). calibration:
     the inputs that size the quantiser's ranges (a file or a Dataset; None: the model's
     samples.npz, False: none). save_outputs: keep each sample's logits and output levels
     (outputs.npz). Warnings raised on the way become the run's notes.
+
+    workers, scheduler, backend, shard_inputs: where the shards run (neurosim.cluster; the
+    result does not depend on them). workers > 1 spawns processes: call it under
+    ``if __name__ == "__main__":``. keep: a directory for finished shards (the CLI's
+    ``DIR.partial``, neurosim.partial); resume: finish the run a kept directory holds.
     """
+    from .cluster import open_cluster, plans, run_jobs
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        sim = _simulate(model, hw, inputs, samples, timesteps, levels,
-                        engine or default_engine(), add_mode, seed, float_reference, record,
-                        progress, calibration, save_outputs)
-    sim.notes += [n for n in _warning_notes(caught) if n not in sim.notes]
+        prep = prepare(model, hw, inputs, samples, timesteps, levels, engine or default_engine(),
+                       add_mode, seed, float_reference, record, calibration, save_outputs)
+        if isinstance(model, Graph):
+            workers, scheduler = 1, None  # a graph in memory is not sent to workers
+        with open_cluster(workers, scheduler, backend) as cluster:
+            planned = plans(prep.works, cluster.workers, shard_inputs)
+            store = None
+            if keep is not None:
+                from .partial import PartialStore
+                store = PartialStore.open(keep, planned, resume, "neurosim simulate")
+            results = run_jobs(prep.works, cluster, store, progress, planned=planned)
+        sim = finish(prep, results)
+    sim.notes += [n for n in warning_notes(caught) if n not in sim.notes]
     return sim
 
 
-def calibration_inputs(model_path, calibration, timesteps: int) -> Dataset | None:
-    """The inputs that calibrate the quantiser: ``calibration`` (a file or a Dataset), else
-    the model's samples.npz; None when there are none or ``calibration`` is False. Never the
-    run's inputs (neurosim.calibration)."""
-    if calibration is False:
-        return None
-    if isinstance(calibration, Dataset):
-        return calibration
-    if calibration is not None:
-        return load_inputs(calibration, timesteps)
-    if model_path is not None and (Path(model_path) / SAMPLES_FILE).is_file():
-        return load_inputs(Path(model_path) / SAMPLES_FILE, timesteps)
-    return None
+def prepare(model, hw, inputs, samples, timesteps, levels, engine, add_mode, seed,
+            float_reference, record, calibration=None, save_outputs: bool = False) -> Prepared:
+    """Load and check everything a run needs, compile its network, and name its jobs."""
+    from .calibration import run_calibration
+    from .cluster import Work
+    from .shards import Job, manifest_sha256, network
 
-
-def calibrated(graph, add_mode: str, model_path, calibration) -> tuple[object, list[str]]:
-    """(the Calibration of ``graph``, notes): None, with a note, when there are no inputs."""
-    from .calibration import calibrate
-
-    data = calibration_inputs(model_path, calibration, graph.timesteps)
-    if data is None:
-        return None, ["not calibrated (no samples.npz in the model and no --calibration FILE): "
-                      "readouts are sized by their worst case and layers that carry state by "
-                      "headroom·N·θ (docs/design.md §3.5)"]
-    return calibrate(graph, data, add_mode), []
-
-
-def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, seed,
-              float_reference, record, progress, calibration, save_outputs) -> Simulation:
     graph = model if isinstance(model, Graph) else load_model(model)
     model_path = None if isinstance(model, Graph) else Path(model)
     where = str(model_path) if model_path else graph.name
+    if engine not in ENGINES:
+        raise NeurosimError(f"unknown engine {engine!r}; expected one of {ENGINES}", "engine")
     if levels is not None:
         if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) \
                 or not 1 <= levels <= MAX_LEVELS:
@@ -366,21 +391,34 @@ def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, s
         graph = graph.with_input_scale(data.scale)
     if record is None:
         record = should_record(graph, len(data), graph.timesteps)
+    cal, cal_notes = run_calibration(graph, add_mode, None if model_path is None
+                                     else model_path / SAMPLES_FILE, calibration)
+    base = dict(model=None if model_path is None else os.path.abspath(model_path),
+                model_sha256=None if model_path is None else manifest_sha256(model_path),
+                profile=profile, levels=levels, timesteps=graph.timesteps, add_mode=add_mode,
+                calibration=cal, input_scale=data.scale,
+                graph=graph if model_path is None else None)
+    _, net = network(Job(integer=True, engine=engine, record=bool(record), **base))
+    if profile is not None and not record and noc.needs_levels(net, profile.noc,
+                                                               profile.spike_bits):
+        if not should_record(graph, len(data), graph.timesteps):  # the levels are the counts
+            gib = record_bytes(graph, len(data), graph.timesteps) / 2 ** 30
+            raise InputError(f"this profile's NoC traffic (run-length coding, or levels wider "
+                             f"than widths.spikes) is counted from the recorded output levels, "
+                             f"which would take {gib:.1f} GiB here: use fewer --samples",
+                             where, "noc.encoding")
+        record = True
     limits.check_run(graph, len(data), graph.timesteps, where, record, data.frames)
-    cal, cal_notes = calibrated(graph, add_mode, model_path, calibration)
-    net = compile_graph(graph, widths, integer=True, add_mode=add_mode, calibration=cal)
+    job = Job(integer=True, engine=engine, record=bool(record), **base)
     check_inputs(net, data.inputs, graph.timesteps, data.source)
-    if profile is not None:
-        from .compiler import map_to_cores
-        net = map_to_cores(net, profile)
-    result = run_engine(net, data, engine, graph.timesteps, record, progress, profile)
-    fid, outputs = None, None
-    if float_reference or save_outputs:
-        from .fidelity import measure
-        fnet = compile_graph(graph, widths, integer=False, add_mode=add_mode) \
-            if float_reference else None
-        fid, outputs = measure(net, fnet, data, graph.timesteps, save_outputs,
-                               progress=progress)
+    works = {"int": Work(job, data.inputs, data.labels, net)}
+    if float_reference or save_outputs:  # the float network beside the integer one
+        exact = float_reference and data.exact is not None
+        fjob = Job(integer=False, engine="fidelity", record=False, compare=float_reference,
+                   keep_outputs=save_outputs, exact=exact, **base)
+        x = np.stack([data.inputs.astype(np.float64), data.exact.astype(np.float64)],
+                     axis=1) if exact else data.inputs
+        works["fidelity"] = Work(fjob, x, data.labels, net)
     settings = {"model": str(model_path) if model_path else graph.name,
                 "inputs": data.source, "samples": len(data), "seed": seed,
                 "engine": engine, "timesteps": graph.timesteps, "levels_override": levels,
@@ -389,22 +427,70 @@ def _simulate(model, hw, inputs, samples, timesteps, levels, engine, add_mode, s
                                 "from": "the file's floats" if data.scale is not None
                                 else "the model"},
                 "calibration": net.calibration,
+                "block_inputs": job.block_inputs, "model_sha256": job.model_sha256,
                 "hw": None if profile is None else profile.describe()}
+    if profile is not None:  # what `neurosim reprice` checks against another profile
+        settings["simulation"] = profile.simulation()
     if "import" in graph.meta:  # an imported model: its source, dialect and fallback notes
         settings["import"] = graph.meta["import"]
-    sim = Simulation(graph, net, result, settings, data,
-                     fid.float_accuracy if fid is not None else None, profile,
-                     notes=list(data.notes) + cal_notes + run_notes(net, result),
-                     fidelity=fid, outputs=outputs)
-    if outputs is not None and not np.array_equal(outputs.logits, result.logits):
-        sim.notes.append(f"the {engine} engine and the dense reference disagree on the logits "
-                         "of the same integer network: please report this")
+    return Prepared(graph, net, data, profile, settings, works, cal_notes)
+
+
+def finish(prep: Prepared, results: dict) -> Simulation:
+    """The Simulation of a prepared run from its jobs' merged results: notes, fidelity and
+    energy."""
+    from .fidelity import from_merged
+
+    result = results["int"]
+    notes = list(prep.data.notes) + prep.notes + run_notes(prep.net, result)
+    for job in results.values():  # warnings raised inside the shards, wherever they ran
+        notes += [n for n in job.warnings if n not in notes]
+    fid, outputs = None, None
+    if "fidelity" in results:
+        fjob = prep.works["fidelity"].job
+        fres = results["fidelity"]
+        fid, outputs = from_merged(prep.net, fres, result.logits, prep.data, fjob.compare,
+                                   fjob.keep_outputs)
+        if not np.array_equal(fres.extra["integer_logits"], result.logits):
+            notes.append(f"the {prep.settings['engine']} engine and the dense reference "
+                         "disagree on the logits of the same integer network: please report "
+                         "this")
+    sim = Simulation(prep.graph, prep.net, result, prep.settings, prep.data,
+                     fid.float_accuracy if fid is not None else None, prep.profile,
+                     notes=notes, fidelity=fid, outputs=outputs)
+    sim.traffic = _chip_view(prep.net, result, prep.profile)
+    profile = prep.profile
     if profile is not None:
         from .energy import estimate
         timing = result.timing  # the event engine's chip time per inference prices leakage
         latency = timing.get("seconds_per_inference", timing.get("latency_s"))
-        sim.energy = estimate(sim.counts, net, profile, latency_s=latency)
-        if fid is not None:
-            sim.float_energy = estimate(fid.float_counts, net, profile, latency_s=latency)
+        sim.energy = estimate(sim.counts, prep.net, profile, latency_s=latency,
+                              traffic=sim.traffic)
+        if fid is not None and not noc.needs_levels(prep.net, profile.noc, profile.spike_bits):
+            sim.float_energy = estimate(fid.float_counts, prep.net, profile, latency_s=latency)
         sim.notes += sim.energy.width_notes()
     return sim
+
+
+def _chip_view(net, result: RunResult, profile):
+    """The run's NoC traffic (noc.py); with the event engine, cores.csv's rows gain their
+    traffic, cycle split and bound (bottlenecks.py), SRAM bits, area and static power."""
+    from . import area, bottlenecks
+    from .compiler import default_mapping
+    mapped = default_mapping(net)
+    settings = profile.noc if profile is not None else mapped.noc
+    spike_bits = profile.spike_bits if profile is not None else 32
+    rows = result.timing.get("cores")
+    traffic = noc.traffic(net, result.counts, settings, spike_bits, result.levels, rows)
+    if rows:
+        timing = profile.timing if profile is not None else mapped.timing
+        rows = [{**row, **traffic.cores.loc[row["core"]].to_dict()} for row in rows]
+        rows = bottlenecks.annotate(rows, timing, result.timing["cycles"], settings.link_bits)
+        for row in rows:
+            bits = mapped.cores[row["core"]].sram_bits
+            row["sram_bits"] = bits
+            if profile is not None:
+                row["area_mm2"] = area.core_area_mm2(bits, profile)
+                row["static_w"] = area.core_static_w(bits, profile)
+        result.timing["cores"] = rows
+    return traffic

@@ -5,6 +5,7 @@
     frequency  number = Hz;   "200 MHz", "1 GHz"                 (Hz kHz MHz GHz)
     size       number = bytes; "8 KiB", "32 KB", "1 MiB"          (B KB KiB MB MiB GB GiB; KB = KiB,
                                                                    as SRAM datasheets use it)
+    area       number = mm²;  "0.0588 um2", "0.4 mm2"             (nm2 um2 µm2 mm2)
 
 Units are case-sensitive (``mJ`` is not ``MJ``); a unit of the wrong kind ("0.1 pW" for an energy)
 is named in the error, so a slip between pJ and nJ or J and W cannot pass silently.
@@ -22,8 +23,9 @@ POWER = {"pW": 1e-12, "nW": 1e-9, "uW": 1e-6, "µW": 1e-6, "mW": 1e-3, "W": 1.0}
 FREQUENCY = {"Hz": 1.0, "kHz": 1e3, "MHz": 1e6, "GHz": 1e9}
 SIZE = {"B": 1, "KB": 1024, "KiB": 1024, "MB": 1024 ** 2, "MiB": 1024 ** 2, "GB": 1024 ** 3,
         "GiB": 1024 ** 3}
+AREA = {"nm2": 1e-12, "um2": 1e-6, "µm2": 1e-6, "mm2": 1.0}
 KINDS = {"energy": (ENERGY, "pJ"), "power": (POWER, "W"), "frequency": (FREQUENCY, "Hz"),
-         "size": (SIZE, "bytes")}
+         "size": (SIZE, "bytes"), "area": (AREA, "mm2")}
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")
 
 
@@ -31,8 +33,8 @@ def parse(value, kind: str) -> float:
     """``value`` (number or "<number> <unit>") of ``kind`` in the kind's base unit (pJ, W, Hz,
     bytes). Raises UnitError with a message that names the accepted units."""
     units, base = KINDS[kind]
-    expected = f"expected {'an' if kind == 'energy' else 'a'} {kind} (a number in {base}, or a " \
-               f"string with a unit: {', '.join(u for u in units if u != 'µJ' and u != 'µW')})"
+    expected = f"expected {'an' if kind in ('energy', 'area') else 'a'} {kind} (a number in {base}, or a " \
+               f"string with a unit: {', '.join(u for u in units if u not in ('µJ', 'µW', 'µm2'))})"
     if isinstance(value, bool):
         raise UnitError(f"{expected}, got {value!r}")
     if isinstance(value, (int, float)):

@@ -11,6 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 # Real CIFAR-10 test images shipped with the repository (500, stratified by class), so that a
 # user's clone tests what CI tests.
 CIFAR_TEST = REPO / "models" / "vgg16_cifar10_n4t1_w025" / "samples.npz"
+# The CLI's default is one worker per core for 64 inputs or more; tests run in one process unless
+# they ask for workers (tests/test_dist.py), so that the suite's time stays the suite's.
+os.environ.setdefault("NEUROSIM_WORKERS", "1")
 
 
 @pytest.fixture

@@ -410,6 +410,8 @@ def test_regenerate_from_shipped_models(tmp_path, monkeypatch):
     models = tmp_path / "models"
     ship(models, "sew18", builders.small_resnet("sew", levels=4))
     ship(models, "sparse18", builders.small_resnet("sparse", levels=4))
+    ship(models, "sew18_n8", builders.small_resnet("sew", levels=8))
+    ship(models, "sparse18_n8", builders.small_resnet("sparse", levels=8))
     ship(models, "fmnist", builders.small_convnet(levels=4, timesteps=1,
                                                   input_shape=(1, 12, 12)))
     out = tmp_path / "reports"
@@ -421,16 +423,23 @@ def test_regenerate_from_shipped_models(tmp_path, monkeypatch):
     readme = (out / "README.md").read_text()
     assert "- table3: MISSING: no VGG16 in models/" in readme
     assert "sew_vs_sparse: generated from sew18 vs sparse18 at T=1, N=4" in readme
-    assert "sweep_nt: generated from sew18 and sparse18" in readme
+    assert "sew_vs_sparse_n8: generated from sew18_n8 vs sparse18_n8 at T=1, N=8" in readme
+    assert ("figure11: SEW- and Sparse-ResNet18 at T=1, N=1, 2, 4, 8, each N on the model "
+            "trained at it except N=1, N=2 (override") in readme
+    assert "energy_accuracy: MISSING: no hardware profile" in readme
     assert f"--models {models} --out {out} --samples 4" in readme
     for name in ("sew_vs_sparse/comparison.md", "sew_vs_sparse/figures/figure10.png",
-                 "sew_vs_sparse/figure10_paper.csv", "sweep_nt/sweep.md",
-                 "sweep_nt/figures/spikes.png", "sweep_nt/figure11_paper.md",
+                 "sew_vs_sparse/figure10_paper.csv", "sew_vs_sparse_n8/figure10_paper.md",
+                 "figure11/sweep.md", "figure11/figures/spikes.png",
+                 "figure11/figure11_paper.md",
                  "fmnist/report.md"):
         assert (out / name).is_file(), name
     assert (out / "models.md").read_text() == "the training engineer's"
-    sweep_df = pd.read_csv(out / "sweep_nt" / "sweep.csv")
-    assert sorted(sweep_df.levels.unique()) == list(range(1, 9))
+    sweep_df = pd.read_csv(out / "figure11" / "sweep.csv")
+    assert sorted(sweep_df.levels.unique()) == [1, 2, 4, 8]
+    assert set(sweep_df.model) == {"SEW-ResNet18", "Sparse-ResNet18"}
+    trained = sweep_df.set_index(["model", "levels"]).trained
+    assert trained["SEW-ResNet18", 8] and not trained["SEW-ResNet18", 2]
     assert "The paper's Figure 10 numbers" in (out / "sew_vs_sparse" / "comparison.md").read_text()
 
 
@@ -475,3 +484,25 @@ def test_regenerate_picks_the_model_nearest_each_configuration():
     assert _pick(models, 4, 1) is multi and _pick(models, 1, 4) is binary
     assert _pick(models, 8, 1) is multi and _pick(models, 1, 8) is binary
     assert _pick([multi], 1, 8) is multi  # nothing of its kind: the first
+
+
+def test_regenerate_draws_energy_against_accuracy(tmp_path, monkeypatch):
+    """With a profile, every configuration regenerated lands on the energy-accuracy plane;
+    points run outside their training point are marked as overrides."""
+    from conftest import REPO
+
+    from neurosim.studies import regenerate
+    monkeypatch.chdir(tmp_path)
+    models = tmp_path / "models"
+    ship(models, "sew18", builders.small_resnet("sew", levels=4))
+    ship(models, "sparse18", builders.small_resnet("sparse", levels=4))
+    out = tmp_path / "reports"
+    assert regenerate.main(["--models", str(models), "--out", str(out), "--samples", "4",
+                            "--hw", str(REPO / "hw_configs" / "paper_45nm.yaml"),
+                            "--engine", "reference", "--workers", "1", "--quiet"]) == 0
+    df = pd.read_csv(out / "energy_accuracy" / "energy_accuracy.csv")
+    assert len(df) == 8 and (df["energy (nJ)"] > 0).all()
+    assert set(df[df.N != 4]["trained at this point"]) == {"no (override)"}
+    assert set(df[df.N == 4]["trained at this point"]) == {"yes"}
+    for name in ("README.md", "energy_accuracy.html", "figures/energy_accuracy.png"):
+        assert (out / "energy_accuracy" / name).is_file(), name

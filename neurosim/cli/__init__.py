@@ -6,7 +6,7 @@ An explicit table of commands, one module per group:
     simulate, inspect      neurosim.cli.simulate
     profiles               neurosim.cli.hardware
     report, compare        neurosim.cli.reports
-    sweep, paper-tables    neurosim.cli.studies
+    sweep, explore, paper-tables    neurosim.cli.studies
     import-nir, export-nir neurosim.cli.importers
     train                  neurosim.cli.train
 

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..options import LEVELS, SAMPLES, SEED, TIMESTEPS, Command, add_max_memory, path
+from ..options import (LEVELS, SAMPLES, SEED, TIMESTEPS, Command, add_cluster, add_max_memory,
+                       path)
 
 SIM_COLUMNS = ["layer", "kind", "neurons", "events_in", "events_out", "synapse_visits",
                "potential_reads", "weight_reads", "acc_ops", "mac_ops"]
@@ -48,10 +49,13 @@ def simulate_arguments(p: argparse.ArgumentParser) -> None:
                    help="write outputs.npz into --out: each sample's output levels and logits "
                         "(and the float model's), to compare with your framework")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    add_cluster(p)
     add_max_memory(p)
 
 
 def simulate_main(args) -> int:
+    from .. import partial
+    from ..cluster import default_workers
     from ..data import load_inputs
     from ..errors import InputError
     from ..model.io import load_model
@@ -62,8 +66,11 @@ def simulate_main(args) -> int:
     if args.save_outputs and not args.out:
         raise InputError("--save-outputs writes outputs.npz into the run directory: add --out DIR",
                          "--save-outputs")
+    keep = None
     if args.out:
         check_output(args.out, "run", args.force)  # before the run, not after it
+        keep = partial.partial_path(args.out)
+        partial.check(keep, args.resume)
     graph = load_model(args.model)
     timesteps = args.timesteps or graph.timesteps
     data = prepare_inputs(Path(args.model), args.input, args.samples, timesteps, args.seed,
@@ -73,6 +80,7 @@ def simulate_main(args) -> int:
     if args.hw:  # validated before the progress bar starts: a bad profile fails at once
         from ..hardware import load_profile
         hw = load_profile(args.hw)
+    workers = args.workers or default_workers(len(data))
     passes = 1 if args.no_float and not args.save_outputs else 2  # + the lockstep comparison
     update, close = _progress(passes * len(data), f"simulate ({engine})", not args.quiet)
     try:  # without --out nothing needs the recorded levels
@@ -80,11 +88,14 @@ def simulate_main(args) -> int:
                        levels=args.levels, engine=engine, add_mode=args.add_mode, seed=args.seed,
                        float_reference=not args.no_float, record=None if args.out else False,
                        progress=update, calibration=calibration,
-                       save_outputs=args.save_outputs)
+                       save_outputs=args.save_outputs, workers=workers,
+                       scheduler=args.scheduler, backend=args.backend,
+                       shard_inputs=args.shard_size, keep=keep, resume=args.resume)
     finally:
         close()
     if args.out:
         sim.write(args.out, force=args.force)
+        partial.discard(keep)
     if not args.quiet:
         for note in sim.notes:
             print(f"note: {note}", file=sys.stderr)
@@ -92,7 +103,7 @@ def simulate_main(args) -> int:
         if args.out:
             print(f"\nwrote {args.out}/ (layers.csv, timesteps.csv, summary.json"
                   f"{', energy.csv' if sim.energy is not None else ''}"
-                  f"{', fidelity.csv' if sim.fidelity is not None else ''}"
+                  f"{', fidelity.csv, fidelity_timesteps.csv' if sim.fidelity else ''}"
                   f"{', outputs.npz' if sim.outputs is not None else ''}"
                   f", metrics.json{', levels.csv' if sim.result.levels else ''}, report.md, "
                   f"report.html, figures/)")
@@ -178,8 +189,9 @@ def inspect_main(args) -> int:
 
     from ..compiler import Widths, compile_graph, core_table, map_to_cores
     from ..hardware import load_profile
+    from ..calibration import run_calibration
     from ..model.io import load_model
-    from ..simulate import calibrated
+    from ..simulate import SAMPLES_FILE
 
     graph = load_model(args.model)
     rows = pd.DataFrame(graph.summary())
@@ -192,7 +204,8 @@ def inspect_main(args) -> int:
         print(rows.to_string(index=False))
     profile = load_profile(args.hw) if args.hw else None
     add_mode = profile.add_mode if profile else "forward"
-    cal, notes = calibrated(graph, add_mode, Path(args.model), args.calibration)
+    cal, notes = run_calibration(graph, add_mode, Path(args.model) / SAMPLES_FILE,
+                                 args.calibration)
     widths = profile.widths if profile else Widths()
     net = compile_graph(graph, widths, add_mode=add_mode, calibration=cal)
     if profile is not None:

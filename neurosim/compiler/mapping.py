@@ -142,7 +142,7 @@ def map_to_cores(net: CompiledNetwork, profile, input_max: int = PIXEL_MAX) -> M
     profile's core.max_neurons / core.max_weights; size each core's SRAMs.
 
     Cores are numbered in layer order and placed row by row on the mesh (profile.noc.mesh_width
-    cores per row, default the smallest square). A network that needs more than core.max_cores
+    cores per row, default the smallest square), or where profile.noc.placement puts them. A network that needs more than core.max_cores
     cores, or an input FIFO too small for its virtual channels, raises CompileError.
     """
     limits, widths = profile.core, net.widths
@@ -156,7 +156,15 @@ def map_to_cores(net: CompiledNetwork, profile, input_max: int = PIXEL_MAX) -> M
                                                     else ""), where, "core.max_cores")
     topology = profile.noc.topology
     width = profile.noc.mesh_width or max(1, math.ceil(math.sqrt(n_cores)))
-    mesh = (width, -(-n_cores // width))
+    positions = [(n % width, n // width) for n in range(n_cores)]
+    placement = profile.noc.placement
+    if placement is not None:
+        if len(placement) != n_cores:
+            raise CompileError(f"noc.placement gives {len(placement)} core positions but the "
+                               f"network needs {n_cores} cores on this profile; give one [x, y] "
+                               "per core, in core order", where, "noc.placement")
+        positions = [tuple(xy) for xy in placement]
+    mesh = (max(x for x, _ in positions) + 1, max(y for _, y in positions) + 1)
     first = {}
     index = 0
     for layer in net.layers:
@@ -180,7 +188,7 @@ def map_to_cores(net: CompiledNetwork, profile, input_max: int = PIXEL_MAX) -> M
             words = core_words(layer, c1 - c0)
             bits = (words.weights * widths.weights + words.biases * widths.biases
                     + words.potentials * widths.potentials + profile.fifo_depth * word)
-            cores.append(CoreSpec(n, layer.name, (c0, c1), (n % width, n // width),
+            cores.append(CoreSpec(n, layer.name, (c0, c1), positions[n],
                                   words.potentials, words.weights, words.biases,
                                   words.potentials, profile.fifo_depth, feeders[layer.name],
                                   word, bits))

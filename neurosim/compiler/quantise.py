@@ -168,8 +168,8 @@ class Quantiser:
             bias_clipped = int(np.count_nonzero(np.abs(qb) > blim))
             bias = np.clip(qb, -blim, blim).astype(np.int64)
         threshold = max(1, int(round(d.spec.theta * s))) if d.mode == "spiking" else 1
-        info = {"mode": d.mode, "scale": s, "threshold": threshold, "unit": 1.0 / s, "shifts": shifts,
-                "weight_fill": peak / wlim, "weights_clipped": clipped,
+        info = {"mode": d.mode, "scale": s, "threshold": threshold, "unit": 1.0 / s,
+                "shifts": shifts, "weight_fill": peak / wlim, "weights_clipped": clipped,
                 "biases_clipped": bias_clipped}
         if "range" in why:
             theta = d.spec.theta if d.mode == "spiking" else 1.0

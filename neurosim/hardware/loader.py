@@ -16,8 +16,8 @@ from .. import safe_yaml
 from ..errors import CompileError, ProfileError, UnitError
 from ..units import parse
 from . import schema
-from .profile import (MEMORIES, MEMORY_SIZES, CoreLimits, EnergyModel, Memory, NoC, Operations,
-                      Policies, Profile, Timing, Widths)
+from .profile import (BLOCK_INPUTS, MEMORIES, MEMORY_SIZES, Area, CoreLimits, EnergyModel,
+                      Memory, NoC, Operations, Policies, Profile, Timing, Widths)
 
 MAX_CLOCK_HZ = 100e9  # beyond any digital neuromorphic chip (Loihi: 1 GHz-class)
 MODEL_KEYS = {"linear": {"per_bit", "offset"}, "table": {"points", "access_bits"},
@@ -140,7 +140,7 @@ class _Reader:
             sources[name] = data[name]["source"]
             widths[name] = data[name].get("bits")
         single = {}
-        for name in ("synaptic_acc", "neuron_update"):
+        for name in ("synaptic_acc", "neuron_update", "spike_out"):
             if name in data:
                 single[name] = self.quantity(data[name]["energy"], "energy",
                                              f"operations.{name}.energy")
@@ -151,7 +151,41 @@ class _Reader:
                                                        "got an empty string")
         return Operations(data["operand_bits"], tables["add"], tables["multiply"],
                           single.get("synaptic_acc"), single.get("neuron_update", 0.0), sources,
-                          widths["add"], widths["multiply"])
+                          widths["add"], widths["multiply"], single.get("spike_out", 0.0))
+
+    def noc(self, n: dict) -> NoC:
+        energies = {key: self.quantity(n.get(key, 0), "energy", f"noc.{key}") for key in
+                    ("energy_per_packet_hop", "energy_per_event_hop", "energy_per_bit_hop",
+                     "energy_per_router", "energy_per_message")}
+        placement = n.get("placement")
+        if placement is not None:
+            placement = tuple((int(x), int(y)) for x, y in placement)
+            seen = {}
+            for i, xy in enumerate(placement):
+                if xy in seen:
+                    self.fail(f"noc.placement.{i}", f"core {i} is placed at {list(xy)}, where "
+                                                    f"core {seen[xy]} already is")
+                seen[xy] = i
+        noc = NoC(n.get("topology", "mesh"), n.get("mesh_width"), n.get("hop_cycles", 1),
+                  energies["energy_per_packet_hop"], energies["energy_per_event_hop"],
+                  n.get("source", ""), n.get("encoding", "address_event"),
+                  n.get("header_bits", 0), n.get("run_bits", 4), n.get("link_bits"),
+                  energies["energy_per_bit_hop"], energies["energy_per_router"],
+                  energies["energy_per_message"], placement)
+        if noc.priced and not noc.source.strip():
+            self.fail("noc.source", "missing: say where the NoC energies come from")
+        return noc
+
+    def area(self, a: dict | None) -> Area:
+        if a is None:
+            return Area()
+        values = {key: None if a.get(key) is None else
+                  self.quantity(a[key], "area", f"area.{key}")
+                  for key in ("sram_per_bit", "logic_per_core")}
+        if not a["source"].strip():
+            self.fail("area.source", "expected where the area figures come from, or why there "
+                                     "are none, got an empty string")
+        return Area(values["sram_per_bit"], values["logic_per_core"], a["source"])
 
     def policies(self, data: dict) -> Policies:
         first = data.get("first_layer", {})
@@ -208,23 +242,21 @@ def profile_from_data(data: dict, where: str, path: str | None = None,
                     t.get("cycles_per_synapse", default_t.cycles_per_synapse),
                     t.get("cycles_per_neuron", default_t.cycles_per_neuron),
                     t.get("cycles_per_packet", default_t.cycles_per_packet), t.get("source", ""))
-    n = data.get("noc", {})
-    noc = NoC(n.get("topology", "mesh"), n.get("mesh_width"), n.get("hop_cycles", 1),
-              r.quantity(n.get("energy_per_packet_hop", 0), "energy", "noc.energy_per_packet_hop"),
-              r.quantity(n.get("energy_per_event_hop", 0), "energy", "noc.energy_per_event_hop"),
-              n.get("source", ""))
-    if (noc.energy_per_packet_hop_pj or noc.energy_per_event_hop_pj) and not noc.source.strip():
-        r.fail("noc.source", "missing: say where the NoC energies come from")
-    s = data.get("static", {"power_per_core": 0})
-    static = r.quantity(s["power_per_core"], "power", "static.power_per_core")
-    if static and not s.get("source", "").strip():
+    noc = r.noc(data.get("noc", {}))
+    s = data.get("static", {})
+    static = r.quantity(s.get("power_per_core", 0), "power", "static.power_per_core")
+    leakage = r.quantity(s.get("leakage_per_bit", 0), "power", "static.leakage_per_bit")
+    if (static or leakage) and not s.get("source", "").strip():
         r.fail("static.source", "missing: say where the static power comes from")
+    area = r.area(data.get("area"))
     c = data.get("core", {})
     return Profile(
         name=data["name"], widths=widths, add_mode=data.get("add_mode", "forward"),
         fifo_depth=data.get("fifo_depth", 1000), packet_events=data.get("packet_events", 64),
+        block_inputs=data.get("block_inputs", BLOCK_INPUTS),
         core=CoreLimits(c.get("max_neurons"), c.get("max_weights"), c.get("max_cores")),
-        timing=timing, noc=noc, static_power_w_per_core=static, path=path, sha256=sha256,
+        timing=timing, noc=noc, static_power_w_per_core=static, leakage_w_per_bit=leakage,
+        area=area, path=path, sha256=sha256,
         description=data.get("description", ""), spike_bits=w.get("spikes", 8),
         memories=memories, operations=r.operations(data["operations"]),
         policies=r.policies(data.get("policies", {})), static_source=s.get("source", ""),

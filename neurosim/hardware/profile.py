@@ -18,6 +18,10 @@ import numpy as np
 
 from ..errors import CompileError, ProfileError
 
+# Simulated time runs per block of this many inputs, each block on an empty chip (docs/design.md
+# §4): a run's times then do not depend on how its inputs are split over workers.
+BLOCK_INPUTS = 64
+
 
 @dataclass(frozen=True)
 class Widths:
@@ -59,9 +63,22 @@ class Timing:
     source: str = ""
 
 
+ENCODINGS = ("address_event", "bitmap", "run_length")
+
+
 @dataclass(frozen=True)
 class NoC:
-    """The network on chip that carries spike packets between cores."""
+    """The network on chip that carries spike packets between cores.
+
+    A packet is ``header_bits`` plus its events, coded as ``encoding`` says (neurosim/noc.py):
+    address_event  each event: its source address and its level (address + ⌈log2(N+1)⌉ bits)
+    bitmap         one bit per output position of the sending core per timestep, and a level
+                   of ⌈log2 N⌉ bits per event (none for binary spikes)
+    run_length     each event: the run of silent positions before it (``run_bits``; a longer
+                   run costs one more word per 2^run_bits − 1 positions) and its level
+    ``link_bits``: bits a link moves per cycle (the flit width, one flit per cycle).
+    ``placement``: (x, y) of every core in core order; None: row by row on the mesh.
+    """
 
     topology: str = "mesh"  # "mesh" (XY routing) or "crossbar" (one hop)
     mesh_width: int | None = None  # cores per row; None: the smallest square that fits
@@ -69,6 +86,34 @@ class NoC:
     energy_per_packet_hop_pj: float = 0.0
     energy_per_event_hop_pj: float = 0.0
     source: str = ""
+    encoding: str = "address_event"
+    header_bits: int = 0
+    run_bits: int = 4
+    link_bits: int | None = None
+    energy_per_bit_hop_pj: float = 0.0  # per payload bit per link crossed
+    energy_per_router_pj: float = 0.0  # per packet per router it passes (hops + 1 on a mesh)
+    energy_per_message_pj: float = 0.0  # per event per destination core (network interface)
+    placement: tuple[tuple[int, int], ...] | None = None
+
+    @property
+    def priced(self) -> bool:
+        return any(e > 0 for e in (self.energy_per_packet_hop_pj, self.energy_per_event_hop_pj,
+                                   self.energy_per_bit_hop_pj, self.energy_per_router_pj,
+                                   self.energy_per_message_pj))
+
+
+@dataclass(frozen=True)
+class Area:
+    """Silicon area: SRAM bits × area per bit plus a fixed logic area per core. None: no
+    published figure (the profile says so in ``source``); area is then not reported."""
+
+    sram_mm2_per_bit: float | None = None
+    logic_mm2_per_core: float | None = None
+    source: str = ""
+
+    @property
+    def priced(self) -> bool:
+        return self.sram_mm2_per_bit is not None or self.logic_mm2_per_core is not None
 
 
 # --- energy models ----------------------------------------------------------------------------
@@ -181,7 +226,8 @@ class Operations:
     paper's group uses the 32-bit values for its 16-bit memories). ``synaptic_acc_pj``: a chip
     that publishes one lumped energy per synaptic operation (memory accesses included) prices a
     synapse visit with it instead of an add. ``neuron_update_pj``: energy per neuron per timestep
-    on top of the counted accesses and ops.
+    on top of the counted accesses and ops. ``spike_out_pj``: energy per neuron that fires
+    (SANA-FE's soma "spike out"), priced with the neuron updates.
     """
 
     operand_bits: int
@@ -189,9 +235,11 @@ class Operations:
     multiply_pj: dict  # {bits: pJ}
     synaptic_acc_pj: float | None = None
     neuron_update_pj: float = 0.0
-    sources: dict = field(default_factory=dict)  # add, multiply, synaptic_acc, neuron_update
+    sources: dict = field(default_factory=dict)  # add, multiply, synaptic_acc, neuron_update,
+    # spike_out
     add_bits: int | None = None  # overrides operand_bits for adds
     multiply_bits: int | None = None  # overrides operand_bits for multiplies
+    spike_out_pj: float = 0.0  # per neuron that fires (its output event), on top of the update
 
     @property
     def acc_pj(self) -> float:
@@ -275,10 +323,13 @@ class Profile:
     add_mode: str = "forward"  # how residual adds move events: "forward" or "merge"
     fifo_depth: int = 1000  # entries of each core's input FIFO (the paper's group: 1000)
     packet_events: int = 64  # events per spike packet (the engine's chunk size)
+    block_inputs: int = BLOCK_INPUTS  # inputs per block of simulated time (each on an empty chip)
     core: CoreLimits = field(default_factory=CoreLimits)
     timing: Timing = field(default_factory=Timing)
     noc: NoC = field(default_factory=NoC)
     static_power_w_per_core: float = 0.0
+    leakage_w_per_bit: float = 0.0  # SRAM leakage, per bit a core stores
+    area: Area = field(default_factory=Area)
     path: str | None = None
     sha256: str | None = None
     description: str = ""
@@ -288,6 +339,28 @@ class Profile:
     policies: Policies = field(default_factory=Policies)
     static_source: str = ""
     notes: tuple[str, ...] = ()
+
+    def simulation(self) -> dict:
+        """Every setting the simulation reads (dotted name → value), in a fixed order: two
+        profiles that agree on all of them give the same counts, levels and times, so a run's
+        counts can be priced under either (``neurosim reprice``)."""
+        w, c, t, n = self.widths, self.core, self.timing, self.noc
+        return {"widths.weights": w.weights, "widths.biases": w.biases,
+                "widths.potentials": w.potentials, "widths.headroom": w.headroom,
+                "add_mode": self.add_mode, "fifo_depth": self.fifo_depth,
+                "packet_events": self.packet_events, "block_inputs": self.block_inputs,
+                "core.max_neurons": c.max_neurons, "core.max_weights": c.max_weights,
+                "core.max_cores": c.max_cores, "timing.clock": t.clock_hz,
+                "timing.cycles_per_event": t.cycles_per_event,
+                "timing.cycles_per_synapse": t.cycles_per_synapse,
+                "timing.cycles_per_neuron": t.cycles_per_neuron,
+                "timing.cycles_per_packet": t.cycles_per_packet, "noc.topology": n.topology,
+                "noc.mesh_width": n.mesh_width, "noc.hop_cycles": n.hop_cycles,
+                # what a packet carries (payload bits, messages): the traffic follows from them
+                "widths.spikes": self.spike_bits, "noc.encoding": n.encoding,
+                "noc.header_bits": n.header_bits, "noc.run_bits": n.run_bits,
+                "noc.link_bits": n.link_bits,
+                "noc.placement": None if n.placement is None else [list(p) for p in n.placement]}
 
     def describe(self) -> dict:
         """What reports record about the profile: name, file and content hash."""
@@ -310,11 +383,11 @@ class Profile:
 
     @property
     def has_routing_energy(self) -> bool:
-        return self.noc.energy_per_packet_hop_pj > 0 or self.noc.energy_per_event_hop_pj > 0
+        return self.noc.priced
 
     @property
     def has_static_power(self) -> bool:
-        return self.static_power_w_per_core > 0
+        return self.static_power_w_per_core > 0 or self.leakage_w_per_bit > 0
 
     def energy_reference(self) -> list[dict]:
         """The energy reference table: every priced action, its energy or model, its source."""
@@ -341,14 +414,27 @@ class Profile:
             rows.append({"component": "datapath", "action": "neuron update",
                          "energy": f"{ops.neuron_update_pj:g} pJ",
                          "source": ops.sources.get("neuron_update", "")})
-        if self.has_routing_energy:
-            rows.append({"component": "NoC", "action": "packet hop / event hop",
-                         "energy": f"{self.noc.energy_per_packet_hop_pj:g} pJ / "
-                                   f"{self.noc.energy_per_event_hop_pj:g} pJ",
-                         "source": self.noc.source})
-        if self.has_static_power:
+        if ops.spike_out_pj:
+            rows.append({"component": "datapath", "action": "spike out (neuron that fired)",
+                         "energy": f"{ops.spike_out_pj:g} pJ",
+                         "source": ops.sources.get("spike_out", "")})
+        noc = self.noc
+        for action, pj in (("packet hop", noc.energy_per_packet_hop_pj),
+                           ("event hop", noc.energy_per_event_hop_pj),
+                           ("bit hop", noc.energy_per_bit_hop_pj),
+                           ("router traversal (per packet)", noc.energy_per_router_pj),
+                           ("message (event to one destination core)",
+                            noc.energy_per_message_pj)):
+            if pj:
+                rows.append({"component": "NoC", "action": action, "energy": f"{pj:g} pJ",
+                             "source": noc.source})
+        if self.static_power_w_per_core:
             rows.append({"component": "core", "action": "static power",
                          "energy": f"{self.static_power_w_per_core:g} W per core",
+                         "source": self.static_source})
+        if self.leakage_w_per_bit:
+            rows.append({"component": "SRAM", "action": "leakage",
+                         "energy": f"{self.leakage_w_per_bit:g} W per bit",
                          "source": self.static_source})
         return rows
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import jsonschema
 
-from .profile import ENERGY_MODELS, MEMORIES, MEMORY_SIZES, POLICY_CHOICES
+from .profile import ENCODINGS, ENERGY_MODELS, MEMORIES, MEMORY_SIZES, POLICY_CHOICES
 
 QUANTITY = {"type": ["number", "string"]}
 TEXT = {"type": "string"}
@@ -24,6 +24,8 @@ MAX_FIFO_DEPTH = 2 ** 24
 MAX_PACKET_EVENTS = 2 ** 20
 MAX_ENTRIES = 2 ** 36
 MAX_CYCLES = 2 ** 20
+MAX_BITS = 2 ** 16  # a packet header or a link wider than this is a typo
+MAX_BLOCK_INPUTS = 2 ** 16
 
 
 def _int(minimum: int, maximum: int | None = None, nullable: bool = False) -> dict:
@@ -75,6 +77,7 @@ SCHEMA = {
         "add_mode": {"enum": ["forward", "merge"]},
         "fifo_depth": _int(1, MAX_FIFO_DEPTH),
         "packet_events": _int(1, MAX_PACKET_EVENTS),
+        "block_inputs": _int(1, MAX_BLOCK_INPUTS),
         "core": _object({"max_neurons": _int(1, MAX_CORE_NEURONS, nullable=True),
                          "max_weights": _int(1, MAX_CORE_WEIGHTS, nullable=True),
                          "max_cores": _int(1, MAX_CORES, nullable=True)}),
@@ -86,13 +89,25 @@ SCHEMA = {
                         "mesh_width": _int(1, MAX_CORES, nullable=True),
                         "hop_cycles": _int(0, MAX_CYCLES),
                         "energy_per_packet_hop": QUANTITY, "energy_per_event_hop": QUANTITY,
+                        "energy_per_bit_hop": QUANTITY, "energy_per_router": QUANTITY,
+                        "energy_per_message": QUANTITY,
+                        "encoding": {"enum": list(ENCODINGS)},
+                        "header_bits": _int(0, MAX_BITS), "run_bits": _int(1, 32),
+                        "link_bits": _int(1, MAX_BITS, nullable=True),
+                        "placement": {"type": ["array", "null"],
+                                      "items": {"type": "array", "minItems": 2, "maxItems": 2,
+                                                "items": _int(0, MAX_CORES)}},
                         "source": TEXT}),
-        "static": _object({"power_per_core": QUANTITY, "source": TEXT}, ("power_per_core",)),
+        "static": _object({"power_per_core": QUANTITY, "leakage_per_bit": QUANTITY,
+                           "source": TEXT}),
+        "area": _object({"sram_per_bit": {"type": ["number", "string", "null"]},
+                         "logic_per_core": {"type": ["number", "string", "null"]},
+                         "source": TEXT}, ("source",)),
         "energy_models": {"type": "object", "additionalProperties": ENERGY_MODEL},
         "memories": _object({name: _memory(name) for name in MEMORIES}, MEMORIES),
         "operations": _object({"operand_bits": _int(1, 64), "add": OPERATION,
                                "multiply": OPERATION, "synaptic_acc": OPERATION,
-                               "neuron_update": OPERATION},
+                               "neuron_update": OPERATION, "spike_out": OPERATION},
                               ("operand_bits", "add", "multiply")),
         "policies": _object({
             "visits": {"enum": list(POLICY_CHOICES["visits"])},

@@ -54,7 +54,7 @@ def _build_node(entry: dict, arrays: dict, where: str, index: int) -> Node:
     if not isinstance(entry, dict):
         raise ModelError(f"expected a mapping, got {type(entry).__name__}", where, field)
     kind, name = entry.get("type"), entry.get("name")
-    if kind not in NODE_TYPES:
+    if not isinstance(kind, str) or kind not in NODE_TYPES:
         raise ModelError(f"unknown node type {kind!r}; expected one of {sorted(NODE_TYPES)}",
                          where, f"{field}.type")
     inputs = entry.get("inputs", [])
@@ -209,7 +209,7 @@ def _listed_arrays(entry, where: str, index: int) -> dict[str, dict]:
             raise ModelError(f"expected a list of non-negative integers, got {shape!r}", where,
                              f"{field}.{key}.shape")
         dtype = info.get("dtype", "float32")
-        if dtype not in STORAGE_DTYPES:
+        if not isinstance(dtype, str) or dtype not in STORAGE_DTYPES:
             raise ModelError(f"expected one of {list(STORAGE_DTYPES)}, got {dtype!r}", where,
                              f"{field}.{key}.dtype")
     return listed

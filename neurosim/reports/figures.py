@@ -313,3 +313,72 @@ def energy_breakdown_bars(configs: list[str], energy: dict[str, dict[str, float]
         ax.set_title(title)
         ax.legend(title="category", fontsize=7, ncols=2)
     return save(fig, stem)
+
+
+def pareto(df: pd.DataFrame, stem: Path) -> list[Path]:
+    """Energy per inference against latency, one marker per grid point (area as its size when
+    the profile prices area), the Pareto-optimal points joined (neurosim explore)."""
+    if "energy_Total_nj" not in df.columns or df.latency_s.isna().any() or not len(df):
+        return []
+    x, y = df.latency_s.to_numpy(float), df.energy_Total_nj.to_numpy(float)
+    area = pd.to_numeric(df.get("area_mm2"), errors="coerce") if "area_mm2" in df else None
+    sized = area is not None and area.notna().all() and area.max() > 0
+    size = 40 + 400 * (area / area.max()).to_numpy(float) if sized else np.full(len(df), 60.0)
+    divisor, unit = energy_unit(float(np.nanmax(y)))
+    with matplotlib.rc_context(RC):
+        fig, (ax,) = _figure(6.4, 4.4)
+        front = df["pareto"].to_numpy(bool) if "pareto" in df else np.zeros(len(df), bool)
+        ax.scatter(x * 1e6, y / divisor, s=size, c=np.where(front, "#C44E52", "#4C72B0"),
+                   alpha=0.7, edgecolors="black", linewidths=0.5)
+        order = np.argsort(x[front])
+        ax.plot((x[front] * 1e6)[order], (y[front] / divisor)[order], color="#C44E52", lw=1,
+                label="Pareto front")
+        for xi, yi, label in zip(x, y, df.point):
+            ax.annotate(str(label), (xi * 1e6, yi / divisor), fontsize=7,
+                        xytext=(4, 4), textcoords="offset points")
+        ax.set_xlabel("latency per inference (µs)")
+        ax.set_ylabel(f"energy per inference ({unit})")
+        ax.set_title("Energy against latency" + (" (marker area ∝ silicon area)" if sized
+                                                 else ""))
+        ax.legend(loc="best")
+        return save(fig, stem)
+
+
+CYCLE_PARTS = (("synaptic_cycles", "synaptic work", "#C44E52"),
+               ("neuron_cycles", "neuron updates", "#4C72B0"),
+               ("packet_cycles", "packets (NoC)", "#DA8BC3"),
+               ("stall_fifo_cycles", "stalled: FIFO full", "#DD8452"),
+               ("stall_link_cycles", "stalled: link", "#937860"),
+               ("idle_cycles", "idle", "#DDDDDD"))
+
+
+def core_bottlenecks(run: Run, stem: Path) -> list[Path]:
+    """Per layer, how its busiest core spends the run (share of the makespan), the critical
+    core's layer marked: which work bounds the chip, at a glance."""
+    cores = run.cores
+    if cores is None or "synaptic_cycles" not in cores.columns or not len(cores):
+        return []
+    load = cores.busy_cycles + cores.stall_cycles
+    busiest = cores.loc[load.groupby(cores.layer).idxmax()]
+    order = [n for n in run.layers.layer if n in set(busiest.layer)]
+    busiest = busiest.set_index("layer").loc[order]
+    makespan = float((run.summary.get("timing") or {}).get("cycles") or 0) or float(
+        (busiest[[c for c, _, _ in CYCLE_PARTS]].sum(axis=1)).max())
+    critical = (run.summary.get("bottleneck") or {}).get("layer")
+    with matplotlib.rc_context(RC):
+        fig, (ax,) = _figure(7.0, max(2.5, 0.32 * len(order) + 1.4))
+        y = np.arange(len(order))[::-1]
+        left = np.zeros(len(order))
+        for column, label, color in CYCLE_PARTS:
+            share = busiest[column].to_numpy(float) / makespan
+            ax.barh(y, share, left=left, color=color, label=label, edgecolor="white",
+                    linewidth=0.3)
+            left += share
+        ax.set_yticks(y)
+        ax.set_yticklabels([f"{n}  ← critical ({busiest.loc[n, 'bound']})" if n == critical
+                            else n for n in order])
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of the run's makespan (the layer's busiest core)")
+        ax.set_title(_title(run))
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.06), ncol=3, fontsize=7)
+        return save(fig, stem)

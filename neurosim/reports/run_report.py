@@ -46,6 +46,31 @@ def provenance(run: Run) -> dict:
     return out
 
 
+def chip_lines(run: Run) -> dict:
+    """The chip-level facts of summary.json: NoC payload, silicon area, the critical core."""
+    s = run.summary
+    out = {}
+    noc = s.get("noc") or {}
+    if noc.get("payload_bits_per_event") is not None:
+        text = f"{noc['payload_bits_per_event']:.1f} payload bits per event ({noc['encoding']})"
+        if noc.get("routing_pj_per_event") is not None:
+            text += f", {noc['routing_pj_per_event']:.3g} pJ of routing per event"
+        out["NoC"] = text
+    area = s.get("area") or {}
+    if area.get("total_mm2") is not None:
+        missing = f"; not priced: {', '.join(area['not_priced'])}" if area.get("not_priced") \
+            else ""
+        out["silicon area"] = (f"{area['total_mm2']:.4g} mm² on {area['cores']} cores "
+                               f"({area['sram_bits'] / 8 / 1024:,.0f} KiB of SRAM{missing})")
+    b = s.get("bottleneck") or {}
+    if b:
+        share = b.get("share_of_makespan")
+        out["critical core"] = (f"core {b['core']} ({b['layer']}), bound by {b['bound']}"
+                                + (f", busy or stalled {100 * share:.0f}% of the run"
+                                   if share is not None else ""))
+    return out
+
+
 def _nb_metrics(run: Run) -> tuple[dict, dict, dict, list[str]]:
     """(neurobench, by_layer, neurosim, notes) from metrics.json, or what layers.csv allows."""
     if run.metrics is not None:
@@ -284,6 +309,10 @@ def run_figures(run: Run, folder: Path) -> list[tuple[str, list[Path]]]:
     if paths:
         figs.append(("Residual network activity: block_i, sum_i and res_i (Figure 10 layout)",
                      paths))
+    paths = figures.core_bottlenecks(run, folder / "bottlenecks")
+    if paths:
+        figs.append(("Where each layer's busiest core spends the run: work, stalls and idle "
+                     "time; the critical core bounds throughput", paths))
     paths = figures.level_distribution(run, folder / "levels")
     if paths:
         figs.append(("Distribution of spike levels z per layer (share of events)", paths))
@@ -305,6 +334,7 @@ def markdown(run: Run, energy, layers, metrics, synops, figs, out: Path, fidelit
     lines = [f"# neurosim report: {run.name}", ""]
     lines += [f"- **{k}**: {v}" for k, v in provenance(run).items()]
     lines += ["", totals_text(run)]
+    lines += [f"- **{k}**: {v}" for k, v in chip_lines(run).items()]
     lines += ["", "## Fidelity to the float model", ""]
     text = fidelity_text(run)
     lines += [text or "No float comparison in this run (`neurosim simulate --no-float`).", ""]
@@ -333,7 +363,7 @@ def html_page(run: Run, energy, layers, metrics, synops, figs, fidelity=None,
               fixed=None) -> str:
     p = page.Page(f"neurosim report: {run.name}")
     head = p.section("")
-    head.append(page.meta(provenance(run)))
+    head.append(page.meta({**provenance(run), **chip_lines(run)}))
     head.append(page.paragraph(totals_text(run)))
     sec = p.section("Fidelity to the float model")
     sec.append(page.paragraph(fidelity_text(run) or "No float comparison in this run "

@@ -24,6 +24,7 @@ ENERGY = "energy.csv"
 LEVELS = "levels.csv"
 METRICS = "metrics.json"
 FIDELITY = "fidelity.csv"
+CORES = "cores.csv"
 
 # Columns every layers.csv has (docs/outputs.md); energy columns are added with a profile.
 LAYER_COLUMNS = ("layer", "kind", "samples", "timesteps", "levels", "neurons", "events_in",
@@ -49,6 +50,7 @@ class Run:
     levels: pd.DataFrame | None = None  # levels.csv: counts of output values per layer
     metrics: dict | None = None  # metrics.json: NeuroBench-compatible and graded-aware metrics
     label: str = ""
+    cores: pd.DataFrame | None = None  # cores.csv (event engine): per-core cycles and counts
     fidelity: pd.DataFrame | None = None  # fidelity.csv: float vs integer per neuron layer
 
     @property
@@ -223,4 +225,5 @@ def load_run(path, label: str = "") -> Run:
     if not np.all(layers.samples == summary["samples"]):
         raise InputError(f"samples column disagrees with summary.json ({summary['samples']})",
                          str(path / LAYERS), "samples")
-    return Run(path, summary, layers, energy, levels, metrics, label, fidelity)
+    cores = _read_csv(path / CORES) if (path / CORES).is_file() else None
+    return Run(path, summary, layers, energy, levels, metrics, label, cores, fidelity)

@@ -1,51 +1,62 @@
 """Rebuild the checked-in reports/ from the shipped models, with one command:
 
     python -m neurosim.studies.regenerate [--models models] [--hw hw_configs/PROFILE.yaml]
-                                          [--out reports] [--samples 100] [--jobs 2]
+                                          [--out reports] [--samples 500] [--workers 2]
+                                          [--input CIFAR10_TEST.npz]
 
 It writes, for whatever models/ holds:
 
-* reports/table3/       the paper's Table 3 (VGG16, CIFAR-10) next to neurosim's, same layout;
-* reports/sew_vs_sparse/ SEW- vs Sparse-ResNet18 layer by layer (the paper's Figure 10);
-* reports/sweep_nt/     both ResNets at T=1, N=1…8: spikes and accuracy (the paper's Figure 11);
-* reports/<model>/      one run report per other shipped model (e.g. the Fashion-MNIST net);
-* reports/README.md     what was generated, from what, and precisely what is missing.
+* reports/table3/           the paper's Table 3 (VGG16, CIFAR-10) next to neurosim's, same layout;
+* reports/sew_vs_sparse/    SEW- vs Sparse-ResNet18 layer by layer at N=4 (the paper's Figure 10),
+  and reports/sew_vs_sparse_n8/ the same at N=8;
+* reports/figure11/         both ResNets at T=1, N=1, 2, 4, 8, each N its own trained model:
+  events transferred and accuracy against N (the paper's Figure 11);
+* reports/energy_accuracy/  energy per inference against accuracy for every configuration above;
+* reports/<model>/          one run report per other shipped model (e.g. the Fashion-MNIST net);
+* reports/README.md         what was generated, from what, and precisely what is missing.
 
 Models are recognised by their manifest's ``architecture`` (vgg16, sew-resnet18,
-sparse-resnet18). A configuration the shipped models were not trained at is still simulated with
-the -N/-T override and labelled so in the report: its activity is that of a network run outside
-its training point. reports/models.md and reports/paper_tables.md belong to other commands and
+sparse-resnet18); each configuration runs on the model trained at it. One that no shipped model
+was trained at is still simulated, on the nearest model with the -N/-T override, and labelled so
+in every table: its activity is that of a network run outside its training point. ``--input``
+replaces the samples of the CIFAR-10 models (e.g. the 10,000 test images). reports/models.md and reports/paper_tables.md belong to other commands and
 are never touched.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 from ..errors import NeurosimError
 from ..model.io import load_model
 from ..options import SAMPLES, integer
 from ..outputs import atomic_dir, atomic_file, check_file, check_output, head_of
-from ..reports import compare, figures
-from ..reports import html as page
+from ..reports import compare
 from ..reports import sweep as sweep_report
-from ..reports.run_report import provenance
 from ..reports.runs import Run, load_run
-from ..reports.tables import (COUNT, ENERGY, PERCENT, PRINTED, RATIO, SIGNED, TEXT, Table,
-                              breakdown_frame, totals)
 from ..simulate import default_engine
-from . import paper, sweep
+from . import energy_accuracy, paper, sweep
+from .beside_paper import (
+    COMMAND,
+    PAPER_CONFIGS,
+    append_section,
+    figure10_table,
+    figure11_table,
+    table3_report,
+    table3_tables,
+)
 
-COMMAND = "python -m neurosim.studies.regenerate"
-PAPER_CONFIGS = [c for c in paper.TABLE3_CONFIGS if c != "ANN"]
-FIGURE11_LEVELS = list(range(1, 9))
-KINDS = {"table3": "report", "sew_vs_sparse": "comparison", "sweep_nt": "sweep"}  # else "run"
+__all__ = ["regenerate", "main", "table3_tables", "table3_report"]
+
+FIGURE10_LEVELS = (4, 8)
+FIGURE11_LEVELS = (1, 2, 4, 8)
+KINDS = {"table3": "report", "sew_vs_sparse": "comparison", "sew_vs_sparse_n8": "comparison",
+         "figure11": "sweep", "energy_accuracy": "report"}  # else "run"
+RESNETS = ("sew-resnet18", "sparse-resnet18")
 INDEX_TITLE = "# Checked-in reports"
 
 
@@ -74,6 +85,10 @@ class Shipped:
                 return f"{variant}-resnet18"
         return a or "other"
 
+    @property
+    def cifar10(self) -> bool:
+        return "cifar" in str(self.meta.get("dataset", self.name)).lower()
+
 
 def discover(models_dir: Path) -> list[Shipped]:
     """Every loadable model directory under ``models_dir`` that ships sample inputs."""
@@ -99,16 +114,20 @@ class Context:
     hw: str | None
     samples: int | None
     engine: str
-    jobs: int | None
+    workers: int | None
     progress: bool
+    inputs: str | None = None  # replaces the CIFAR-10 models' samples.npz
+
+    def inputs_of(self, model: Shipped) -> str | None:
+        return self.inputs if model.cifar10 else None
 
 
 def simulate_into(model: Shipped, levels: int, timesteps: int, ctx: Context, out: Path) -> Run:
     """One run directory (with its report) for ``model`` at N=levels, T=timesteps."""
     from ..simulate import simulate
 
-    sim = simulate(model.path, hw=ctx.hw, samples=ctx.samples, timesteps=timesteps,
-                   levels=levels, engine=ctx.engine)
+    sim = simulate(model.path, hw=ctx.hw, inputs=ctx.inputs_of(model), samples=ctx.samples,
+                   timesteps=timesteps, levels=levels, engine=ctx.engine, workers=ctx.workers or 1)
     sim.write(out)
     return load_run(out)
 
@@ -120,168 +139,16 @@ def trained_note(model: Shipped, levels: int, timesteps: int) -> str:
             f"T={timesteps}, N={levels} (override: not its training point)")
 
 
-# --- Table 3 -----------------------------------------------------------------------------------
-
-def table3_tables(runs: dict[str, Run]) -> tuple[Table, Table, Table]:
-    """(paper as printed, neurosim in the same layout, neurosim / paper) for Table 3's configs."""
-    t3 = paper.table3()
-    printed = pd.DataFrame({cfg: [paper.TABLE3_PRINTED[r][i] for r in paper.TABLE3_PRINTED]
-                            for i, cfg in enumerate(paper.TABLE3_CONFIGS)},
-                           index=list(paper.TABLE3_PRINTED))
-    ours = pd.DataFrame(index=t3.index, columns=list(paper.TABLE3_CONFIGS), dtype=float)
-    ann_source = next((r for r in runs.values() if r.energy is not None
-                       and "ANN" in r.energy.columns), None)
-    for cfg in paper.TABLE3_CONFIGS:
-        source = ann_source if cfg == "ANN" else runs.get(cfg)
-        if source is None or source.energy is None:
-            continue
-        column = "ANN" if cfg == "ANN" else "SNN"
-        for row in t3.index:
-            if row in source.energy.index:
-                ours.loc[row, cfg] = source.energy.loc[row, column]
-    if "ANN" in ours.columns:
-        ours.loc["Potentials", "ANN"] = np.nan  # the ANN has no potentials (the paper's '-')
-    spikes_paper = {c: paper.SPIKES_PER_INFERENCE.get(c) for c in paper.TABLE3_CONFIGS}
-    spikes_ours = {c: totals(runs[c])["events"] if c in runs else np.nan
-                   for c in paper.TABLE3_CONFIGS}
-    spikes_ours["ANN"] = np.nan
-    paper_frame = breakdown_frame(printed)
-    paper_frame = pd.concat([paper_frame, pd.DataFrame([{"": "spikes per inference", " ": "",
-                             **{c: ("" if v is None else f"{v:,.0f}")
-                                for c, v in spikes_paper.items()}}])], ignore_index=True)
-    ours_frame = breakdown_frame(ours)
-    ours_frame = pd.concat([ours_frame, pd.DataFrame([{"": "spikes per inference", " ": "",
-                                                       **spikes_ours}])], ignore_index=True)
-    ratio = ours.astype(float) / t3
-    ratio_frame = breakdown_frame(ratio)
-    spike_ratio = {c: (spikes_ours[c] / spikes_paper[c]) if spikes_paper[c] else np.nan
-                   for c in paper.TABLE3_CONFIGS}
-    ratio_frame = pd.concat([ratio_frame, pd.DataFrame([{"": "spikes per inference", " ": "",
-                                                         **spike_ratio}])], ignore_index=True)
-    cols = list(paper.TABLE3_CONFIGS)
-    last = len(ours_frame) - 1
-    return (Table("The paper's Table 3 (VGG16, CIFAR-10), as printed (nJ per inference)",
-                  paper_frame, {c: PRINTED for c in cols}, [paper.SOURCE], group_column=""),
-            Table("neurosim, same layout (nJ per inference)", ours_frame,
-                  {c: ENERGY for c in cols}, group_column="",
-                  cell_formats={(last, c): COUNT for c in cols}),
-            Table("neurosim / paper, cell by cell", ratio_frame, {c: RATIO for c in cols},
-                  [], group_column=""))
-
-
-def table3_report(runs: dict[str, Run], notes: list[str], out: Path) -> list[Path]:
-    """reports/table3: the paper's table, ours beside it, the ratio, and a breakdown figure."""
-    tables = table3_tables(runs)
-    for stem, t in zip(("paper", "neurosim", "ratio"), tables):
-        t.write(out, f"table3_{stem}")
-    configs = [c for c in PAPER_CONFIGS if c in runs and runs[c].energy is not None]
-    energy = {c: runs[c].energy["SNN"].to_dict() for c in configs}
-    ann = next((r for r in runs.values() if r.energy is not None
-                and "ANN" in r.energy.columns), None)
-    if ann is not None:
-        energy = {"ANN": ann.energy["ANN"].to_dict(), **energy}
-        configs = ["ANN"] + configs
-    figs = []
-    if configs:
-        figs.append(("neurosim's energy per category for the Table 3 configurations",
-                     figures.energy_breakdown_bars(configs, energy, out / "figures" / "breakdown",
-                                                   "VGG16, energy per inference by category")))
-    any_run = next(iter(runs.values()))
-    head = provenance(any_run)
-    for key in ("network", "timesteps T", "levels N", "accuracy (fixed point)",
-                "accuracy (float model)", "model"):
-        head.pop(key, None)
-    lines = ["# Table 3: energy breakdown of VGG16 on CIFAR-10, the paper next to neurosim", "",
-             f"Regenerate with `{COMMAND}`.", ""]
-    lines += [f"- **{k}**: {v}" for k, v in head.items()]
-    lines += [f"- **{cfg}**: {note}" for cfg, note in notes_by_config(runs, notes).items()]
-    lines.append("")
-    lines += [t.to_markdown() for t in tables]
-    lines += ["Rows the back-computation of docs/design.md §7.5 determines by construction "
-              "(In/Out, Synaptic ops, Bias) versus those that depend on per-access energies "
-              "fitted to the table "
-              "(Potentials, Weights): see reports/paper_tables.md and "
-              "docs/design.md. Differences here come from neurosim's own "
-              "counts on its trained network (width, training and accuracy differ from the "
-              "paper's; see reports/models.md).", ""]
-    for caption, paths in figs:
-        lines += [f"![{caption}](figures/{paths[0].name})", "", f"*{caption}*", ""]
-    (out / "README.md").write_text("\n".join(lines) + "\n")
-    p = page.Page("Table 3: the paper next to neurosim")
-    p.section("").append(page.meta({**head, **notes_by_config(runs, notes)}))
-    sec = p.section("Tables")
-    for t in tables:
-        sec.append(page.table(t))
-    sec = p.section("Figures")
-    for caption, paths in figs:
-        sec.append(page.figure(paths[0], caption))
-    (out / "table3.html").write_text(p.render())
-    return [out / "README.md", out / "table3.html"]
-
-
-def notes_by_config(runs: dict[str, Run], notes: list[str]) -> dict:
-    return {cfg: note for cfg, note in zip(runs, notes)}
-
-
-# --- Figure 10 and Figure 11 -------------------------------------------------------------------
-
-def figure10_table(sew: Run, sparse: Run) -> Table:
-    """The sum points the paper quotes (§6.4, N=4, T=1), the paper's numbers next to ours."""
-    rows = []
-    for name, quoted in paper.FIGURE10_SUM_SPIKES.items():
-        ours = [float(r.layers.set_index("layer").events_out.get(name, np.nan)) / r.samples
-                for r in (sew, sparse)]
-        p_sew, p_sparse = quoted["SEW-ResNet18"], quoted["Sparse-ResNet18"]
-        rows.append({"sum point": name, "paper SEW": p_sew, "paper Sparse": p_sparse,
-                     "paper Δ": (p_sparse - p_sew) / p_sew, "neurosim SEW": ours[0],
-                     "neurosim Sparse": ours[1],
-                     "neurosim Δ": (ours[1] - ours[0]) / ours[0] if ours[0] else np.nan})
-    frame = pd.DataFrame(rows)
-    formats = {c: COUNT for c in frame.columns}
-    formats.update({"sum point": TEXT, "paper Δ": SIGNED, "neurosim Δ": SIGNED})
-    return Table("Spikes per image at the first two sum points (the paper's §6.4)", frame,
-                 formats, [paper.SOURCE + ", §6.4, Figure 10 (CIFAR-10 test set, T=1, N=4)."])
-
-
-def figure11_table(df: pd.DataFrame, sew: str, sparse: str) -> Table:
-    """Sparse vs SEW activity reduction per N: the paper's quoted numbers and ours."""
-    rows = []
-    for n in sorted(df.levels.unique()):
-        a = df[(df.model == sew) & (df.levels == n)].events_transferred
-        b = df[(df.model == sparse) & (df.levels == n)].events_transferred
-        if a.empty or b.empty:
-            continue
-        quoted = paper.FIGURE11_SPIKES.get(n, {})
-        rows.append({"N": n, "paper SEW": quoted.get("SEW-ResNet18"),
-                     "paper Sparse": quoted.get("Sparse-ResNet18"),
-                     "paper reduction": paper.FIGURE11_REDUCTION.get(n),
-                     "neurosim SEW": float(a.iloc[0]), "neurosim Sparse": float(b.iloc[0]),
-                     "neurosim reduction": 1 - float(b.iloc[0]) / float(a.iloc[0])})
-    frame = pd.DataFrame(rows)
-    formats = {c: COUNT for c in frame.columns}
-    formats.update({"paper reduction": PERCENT, "neurosim reduction": PERCENT})
-    return Table("Spikes per image at T=1: Sparse-ResNet18's reduction against SEW-ResNet18 "
-                 "(the paper's Figure 11B)", frame, formats,
-                 [paper.SOURCE + ", §6.5. Spikes are the paper's transfer measure (§6.4)."])
-
-
-def append_section(md_path: Path, html_path: Path, t: Table, heading: str) -> None:
-    """Add a table to a report page that compare/sweep already wrote."""
-    md_path.write_text(md_path.read_text() + f"\n## {heading}\n\n" + t.to_markdown())
-    html = html_path.read_text()
-    html_path.write_text(html.replace("</body>", f"<h2>{page.html.escape(heading)}</h2>"
-                                      f"{page.table(t)}</body>"))
-
-
 # --- the command -------------------------------------------------------------------------------
 
 def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None,
-               jobs: int | None, engine: str, progress: bool = True,
-               command: str = COMMAND, force: bool = False) -> list[str]:
+               workers: int | None, engine: str, progress: bool = True,
+               command: str = COMMAND, force: bool = False, inputs=None) -> list[str]:
     """Build every report the shipped models allow; returns the README's status lines. Each
     report directory is replaced only if neurosim created it (``force``: written into)."""
     shipped = discover(models_dir)
-    ctx = Context(str(hw) if hw else None, samples, engine, jobs, progress)
+    ctx = Context(str(hw) if hw else None, samples, engine, workers, progress,
+                  None if inputs is None else str(inputs))
     status: list[str] = []
     by_family: dict[str, list[Shipped]] = {}
     for m in shipped:
@@ -291,6 +158,7 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
         check_output(out / name, KINDS.get(name, "run"), force)
     out.mkdir(parents=True, exist_ok=True)
     tasks = _bar(4 + len(shipped), progress)
+    chart: list[dict] = []  # energy_accuracy's points, from every run below
 
     vggs = by_family.get("vgg16", [])
     if not vggs:
@@ -306,50 +174,81 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
                 model = _pick(vggs, n, t)
                 runs[cfg] = simulate_into(model, n, t, ctx, tmp / "runs" / f"T{t}_N{n}")
                 notes.append(trained_note(model, n, t))
+                chart.append(energy_accuracy.point(runs[cfg], "vgg16", model.name, n, t,
+                                                   (model.levels, model.timesteps) == (n, t)))
             table3_report(runs, notes, tmp)
         trained = [c for c, note in zip(PAPER_CONFIGS, notes) if "override" not in note]
+        others = [c for c in PAPER_CONFIGS if c not in trained]
         status.append(f"table3: generated from {', '.join(sorted({m.name for m in vggs}))}; "
-                      f"trained at its configuration: {', '.join(trained) or 'none'}; the "
-                      f"others run with -N/-T overrides")
+                      f"trained at its configuration: {', '.join(trained) or 'none'}" + (
+                          f"; run with -N/-T overrides: {', '.join(others)}" if others else ""))
     tasks()
 
     sews, sparses = by_family.get("sew-resnet18", []), by_family.get("sparse-resnet18", [])
     if not (sews and sparses):
         lacking = [n for n, v in (("SEW-ResNet18", sews), ("Sparse-ResNet18", sparses)) if not v]
-        status.append(f"sew_vs_sparse: MISSING: no {' and no '.join(lacking)} in models/")
-        status.append(f"sweep_nt: MISSING: no {' and no '.join(lacking)} in models/")
+        for name in ("sew_vs_sparse", "figure11"):
+            status.append(f"{name}: MISSING: no {' and no '.join(lacking)} in models/")
         tasks(2)
     else:
-        sew, sparse = _pick(sews, 4, 1), _pick(sparses, 4, 1)
-        with _report_dir(out, "sew_vs_sparse", force) as tmp:
-            runs = [simulate_into(m, 4, 1, ctx, tmp / "runs" / m.name) for m in (sew, sparse)]
-            for run, label in zip(runs, ("SEW-ResNet18", "Sparse-ResNet18")):
-                run.label = label
-            compare.build(runs, tmp)
-            t = figure10_table(*runs)
-            t.write(tmp, "figure10_paper")
-            append_section(tmp / "comparison.md", tmp / "comparison.html", t,
-                           "The paper's Figure 10 numbers next to neurosim's")
-        status.append(f"sew_vs_sparse: generated from {sew.name} vs {sparse.name} at T=1, N=4"
-                      f" ({trained_note(sew, 4, 1)}; {trained_note(sparse, 4, 1)})")
+        for n in FIGURE10_LEVELS:
+            name = "sew_vs_sparse" if n == 4 else f"sew_vs_sparse_n{n}"
+            sew, sparse = _pick(sews, n, 1), _pick(sparses, n, 1)
+            if n != 4 and (sew.levels, sparse.levels) != (n, n):
+                status.append(f"{name}: MISSING: no SEW/Sparse-ResNet18 pair trained at N={n}")
+                continue
+            with _report_dir(out, name, force) as tmp:
+                runs = [simulate_into(m, n, 1, ctx, tmp / "runs" / m.name) for m in (sew, sparse)]
+                for run, label in zip(runs, ("SEW-ResNet18", "Sparse-ResNet18")):
+                    run.label = label
+                compare.build(runs, tmp)
+                t = figure10_table(*runs, n)
+                t.write(tmp, "figure10_paper")
+                append_section(tmp / "comparison.md", tmp / "comparison.html", t,
+                               "The paper's Figure 10 numbers next to neurosim's")
+            status.append(f"{name}: generated from {sew.name} vs {sparse.name} at T=1, N={n}"
+                          f" ({trained_note(sew, n, 1)}; {trained_note(sparse, n, 1)})")
         tasks()
-        with _report_dir(out, "sweep_nt", force) as tmp:
-            points = sweep.grid([str(sew.path), str(sparse.path)], FIGURE11_LEVELS, [1])
-            settings = sweep.Settings(hw=ctx.hw, samples=samples, engine=engine)
-            df = sweep.run_sweep(points, settings, tmp, jobs, progress)
+        with _report_dir(out, "figure11", force) as tmp:
+            picked = {(fam, n): _pick(models, n, 1) for fam, models in
+                      (("sew-resnet18", sews), ("sparse-resnet18", sparses))
+                      for n in FIGURE11_LEVELS}
+            points = {sweep.Point(str(m.path), n, 1): (fam, m) for (fam, n), m in picked.items()}
+            settings = sweep.Settings(hw=ctx.hw, inputs=ctx.inputs, samples=samples,
+                                      engine=engine)
+            df = sweep.run_sweep(list(points), settings, tmp, ctx.workers, progress)
+            df.insert(1, "trained", [(m.levels, m.timesteps) == (p.levels, 1)
+                                     for p, (_, m) in points.items()])
+            df["model"] = [energy_accuracy.FAMILY_LABELS[fam] for fam, _ in points.values()]
             sweep_report.build(df, tmp)
-            t = figure11_table(df, sew.name, sparse.name)
+            t = figure11_table(df, "SEW-ResNet18", "Sparse-ResNet18")
             t.write(tmp, "figure11_paper")
             append_section(tmp / "sweep.md", tmp / "sweep.html", t,
                            "The paper's Figure 11 numbers next to neurosim's")
-        status.append(f"sweep_nt: generated from {sew.name} and {sparse.name}, T=1, N=1…8 "
-                      f"(trained at N={sew.levels} and N={sparse.levels}; other N are "
-                      f"overrides, the paper trained each N separately)")
+            for p, (fam, m) in points.items():
+                chart.append(energy_accuracy.point(load_run(tmp / sweep.RUNS / p.label), fam,
+                                                   m.name, p.levels, 1,
+                                                   (m.levels, m.timesteps) == (p.levels, 1)))
+        overridden = sorted({f"N={p.levels}" for p, (_, m) in points.items()
+                             if m.levels != p.levels})
+        status.append("figure11: SEW- and Sparse-ResNet18 at T=1, N=" + ", ".join(
+            map(str, FIGURE11_LEVELS)) + ", each N on the model trained at it" + (
+            f" except {', '.join(overridden)} (override of the N=4 models: none shipped)"
+            if overridden else ""))
         tasks()
+
+    if chart and hw is None:
+        status.append("energy_accuracy: MISSING: no hardware profile (pass --hw)")
+    elif chart:
+        with _report_dir(out, "energy_accuracy", force) as tmp:
+            head = {"profile": hw, "inputs": ctx.inputs or "each model's samples.npz",
+                    "samples per run": samples or "all"}
+            energy_accuracy.report(chart, tmp, head, command)
+        status.append(f"energy_accuracy: {len(chart)} configurations on one plane")
 
     used = set()
     for m in shipped:
-        if m.family in ("vgg16", "sew-resnet18", "sparse-resnet18"):
+        if m.family in ("vgg16", *RESNETS):
             continue
         used.add(m.name)
         with _report_dir(out, m.name, force) as tmp:
@@ -358,17 +257,19 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
                       f"N={m.levels})")
         tasks()
     tasks(close=True)
-    write_index(out, status, shipped, command, hw, samples, engine)
+    write_index(out, status, shipped, command, hw, samples, engine, ctx.inputs)
     return status
 
 
 def _written(by_family: dict[str, list[Shipped]], has_profile: bool) -> list[str]:
-    """The report directories ``regenerate`` will write, given the models found."""
+    """The report directories ``regenerate`` may write, given the models found."""
     names = ["table3"] if by_family.get("vgg16") and has_profile else []
     if by_family.get("sew-resnet18") and by_family.get("sparse-resnet18"):
-        names += ["sew_vs_sparse", "sweep_nt"]
+        names += ["sew_vs_sparse", "sew_vs_sparse_n8", "figure11"]
+    if names and has_profile:
+        names.append("energy_accuracy")
     return names + [m.name for family, models in by_family.items() for m in models
-                    if family not in ("vgg16", "sew-resnet18", "sparse-resnet18")]
+                    if family not in ("vgg16", *RESNETS)]
 
 
 def _report_dir(out: Path, name: str, force: bool):
@@ -399,9 +300,8 @@ def _bar(total: int, enabled: bool):
 
 
 def write_index(out: Path, status: list[str], shipped: list[Shipped], command: str, hw,
-                samples, engine):
-    others = [m.name for m in shipped
-              if m.family not in ("vgg16", "sew-resnet18", "sparse-resnet18")]
+                samples, engine, inputs=None):
+    others = [m.name for m in shipped if m.family not in ("vgg16", *RESNETS)]
     lines = [INDEX_TITLE, "",
              "Generated by neurosim from the shipped models (models/). Regenerate all of them "
              "with one command from the repository root:", "",
@@ -411,14 +311,19 @@ def write_index(out: Path, status: list[str], shipped: list[Shipped], command: s
              "neurosim's, same layout |",
              "| [sew_vs_sparse/](sew_vs_sparse/comparison.md) | SEW- vs Sparse-ResNet18 layer by "
              "layer (Figure 10) |",
-             "| [sweep_nt/](sweep_nt/sweep.md) | both ResNets at T=1, N=1…8: spikes and accuracy "
-             "(Figure 11) |"]
+             "| [sew_vs_sparse_n8/](sew_vs_sparse_n8/comparison.md) | the same at N=8 |",
+             "| [figure11/](figure11/sweep.md) | both ResNets at T=1, N=1, 2, 4, 8, each on its "
+             "own trained model: events and accuracy (Figure 11) |",
+             "| [energy_accuracy/](energy_accuracy/README.md) | energy per inference against "
+             "accuracy, every configuration (not in the paper) |"]
     lines += [f"| [{n}/]({n}/report.md) | the run report of shipped model {n} |" for n in others]
     lines += ["", "## Status of the last regeneration", ""]
     lines += [f"- {s}" for s in status]
     lines += ["", f"Models found: {', '.join(m.name for m in shipped) or 'none'}. "
-              f"Hardware profile: {hw or 'none (activity only, no energy)'}. Inputs: each "
-              f"model's samples.npz" + (f", a stratified {samples} of them" if samples else "")
+              f"Hardware profile: {hw or 'none (activity only, no energy)'}. Inputs: "
+              + (f"{inputs} for the CIFAR-10 models, samples.npz for the others"
+                 if inputs else "each model's samples.npz")
+              + (f", a stratified {samples} of them" if samples else "")
               + f" (seed 0). Engine: {engine}.", "",
               "Each run directory holds summary.json (model, profile hash, seed, versions), "
               "layers.csv, energy.csv and its own report; `neurosim report DIR` rebuilds any of "
@@ -439,9 +344,12 @@ def main(argv=None) -> int:
     p.add_argument("--models", default="models", help="folder of shipped models")
     p.add_argument("--hw", help="hardware profile (default: the one hw_configs/*paper*.yaml)")
     p.add_argument("--out", default="reports", help="where the reports go")
-    p.add_argument("--samples", type=SAMPLES, default=100,
-                   help="stratified inputs per run from each model's samples.npz (default 100)")
-    p.add_argument("--jobs", type=integer(1, None, "number of jobs"), help="parallel runs in the sweep (default: all cores)")
+    p.add_argument("--samples", type=SAMPLES, default=500,
+                   help="stratified inputs per run (default 500: all of a shipped samples.npz)")
+    p.add_argument("--input", help="inputs for the CIFAR-10 models instead of their samples.npz "
+                                   "(e.g. the 10,000 test images)")
+    p.add_argument("--workers", "--jobs", type=integer(1, None, "number of workers"),
+                   help="worker processes per run (default: all cores)")
     p.add_argument("--engine", choices=("event", "reference"), default=None)
     p.add_argument("--force", action="store_true",
                    help="write into report directories neurosim did not create (deleting nothing)")
@@ -450,11 +358,12 @@ def main(argv=None) -> int:
     hw = Path(args.hw) if args.hw else find_profile(Path("hw_configs"))
     command = " ".join([COMMAND] + [f"--{k} {v}" for k, v in (
         ("models", args.models), ("hw", args.hw), ("out", args.out), ("samples", args.samples),
-        ("engine", args.engine)) if v is not None and str(v) != str(p.get_default(k))])
+        ("input", args.input), ("engine", args.engine)) if v is not None and str(v) != str(p.get_default(k))])
     try:
-        status = regenerate(Path(args.models), hw, Path(args.out), args.samples, args.jobs,
+        status = regenerate(Path(args.models), hw, Path(args.out), args.samples,
+                            args.workers or os.cpu_count() or 1,
                             args.engine or default_engine(), progress=not args.quiet,
-                            command=command, force=args.force)
+                            command=command, force=args.force, inputs=args.input)
     except NeurosimError as err:
         print(f"{COMMAND}: error: {err}", file=sys.stderr)
         return 2

@@ -1,18 +1,17 @@
 """``neurosim sweep MODEL … -N 1,2,4,8 -T 1,2,4,8``: an N × T grid, run in parallel, one report.
 
 Every grid point is a full simulation (its own run directory under runs/), so any point can be
-re-reported or compared later. Points run in worker processes (concurrent.futures, spawn: numba
-and forked threads do not mix), one per available core by default. The report
+re-reported or compared later. Every (point × shard) is a task on one cluster (neurosim.cluster:
+local processes or Dask), one worker per core by default; the results are those of each point
+run alone. The report
 (neurosim.reports.sweep) is the paper's Table 3 (one column per configuration, plus the ANN
 baseline) and Figures 7 and 11: energy, spikes and accuracy against N and T.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,18 +83,6 @@ def grid(models: list[str], levels: list[int], timesteps: list[int],
     return [Point(str(m), n, t) for m in models for n, t in pairs]
 
 
-def run_point(point: Point, settings: Settings, run_dir: str) -> dict:
-    """Simulate one grid point and write its run directory (runs in a worker process)."""
-    from ..simulate import simulate
-
-    sim = simulate(point.model, hw=settings.hw, inputs=settings.inputs, samples=settings.samples,
-                   timesteps=point.timesteps, levels=point.levels, engine=settings.engine,
-                   add_mode=settings.add_mode, seed=settings.seed,
-                   float_reference=settings.float_reference)
-    sim.write(run_dir, report=False)
-    return row(point, run_dir)
-
-
 def row(point: Point, run_dir) -> dict:
     """One line of sweep.csv from a written run directory."""
     run = load_run(run_dir)
@@ -115,31 +102,59 @@ def row(point: Point, run_dir) -> dict:
     return out
 
 
-def run_sweep(points: list[Point], settings: Settings, out: Path, jobs: int | None = None,
-              progress: bool = True) -> pd.DataFrame:
-    """Run every point (in parallel when jobs > 1) into ``out``/runs; returns sweep.csv's rows."""
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(points)))
-    run_dirs = {p: str(Path(out) / RUNS / p.label) for p in points}
+def run_sweep(points: list[Point], settings: Settings, out: Path, workers: int | None = None,
+              progress: bool = True, scheduler: str | None = None, backend: str = "auto",
+              shard_inputs: int | None = None, keep=None, resume: bool = False) -> pd.DataFrame:
+    """Run every point into ``out``/runs and return sweep.csv's rows. Every (point × shard) is a
+    task on one cluster (neurosim.cluster), so a point's run directory is the one it would get
+    alone; points that share a compiled network and inputs simulate once. ``keep``: a
+    directory for finished shards (neurosim.partial), ``resume`` to finish it."""
+    from ..cluster import default_workers, open_cluster, plans, run_jobs
+    from ..shards import warning_notes
+    from ..simulate import default_engine, finish, prepare
+
+    engine = settings.engine or default_engine()
+    preps, caught = {}, {}
+    for p in points:  # what simulate() would note about each point alone
+        with warnings.catch_warnings(record=True) as caught[p]:
+            warnings.simplefilter("always")
+            preps[p] = prepare(p.model, settings.hw, settings.inputs, settings.samples,
+                               p.timesteps, p.levels, engine, settings.add_mode, settings.seed,
+                               settings.float_reference, None)
+    works = {f"{p.label}.{name}": work for p, prep in preps.items()
+             for name, work in prep.works.items()}
+    workers = workers or default_workers(sum(len(prep.data) for prep in preps.values()))
     bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(points), desc="sweep", unit="run", file=sys.stderr)
-    rows = {}
     try:
-        if jobs == 1:
-            for p in points:
-                rows[p] = run_point(p, settings, run_dirs[p])
-                if bar:
-                    bar.update(1)
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                futures = {pool.submit(run_point, p, settings, run_dirs[p]): p for p in points}
-                for future in as_completed(futures):
-                    rows[futures[future]] = future.result()
-                    if bar:
-                        bar.update(1)
+        with open_cluster(workers, scheduler, backend) as cluster:
+            planned = plans(works, cluster.workers, shard_inputs)
+            store = None
+            if keep is not None:
+                from ..partial import PartialStore
+                store = PartialStore.open(keep, planned, resume, "neurosim sweep")
+            if progress:
+                from tqdm.auto import tqdm
+                bar = tqdm(total=distinct_inputs(planned), desc="sweep", unit="img",
+                           file=sys.stderr)
+            results = run_jobs(works, cluster, store, bar.update if bar else None,
+                               planned=planned)
     finally:
         if bar:
             bar.close()
-    return pd.DataFrame([rows[p] for p in points])
+    rows = []
+    for p, prep in preps.items():
+        mine = {name: results[f"{p.label}.{name}"] for name in prep.works}
+        run_dir = Path(out) / RUNS / p.label
+        sim = finish(prep, mine)
+        sim.notes += [n for n in warning_notes(caught[p]) if n not in sim.notes]
+        sim.write(run_dir, report=False)
+        rows.append(row(p, run_dir))
+    return pd.DataFrame(rows)
+
+
+def distinct_inputs(planned: dict) -> int:
+    """Inputs to simulate over every job of a plan, each distinct run counted once."""
+    seen = {}
+    for spec in planned["jobs"].values():
+        seen[repr(sorted(spec["run"].items()))] = spec["shards"][-1][1]
+    return sum(seen.values())
