@@ -70,3 +70,32 @@ def test_tallies_of_parts_add_up_to_the_whole():
            (whole.samples, whole.agree, whole.correct, whole.float_correct)
     assert np.array_equal(np.concatenate([p.logits for p in parts]), out.logits)
     assert np.array_equal(np.concatenate([p.levels for p in parts]), out.levels)
+
+
+def test_a_run_writes_its_fidelity_and_no_float_turns_it_off(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from neurosim.simulate import simulate
+
+    hw = MODELS.parent / "hw_configs" / "loihi_14nm.yaml"  # 8-bit weights: levels differ
+    sim = simulate(MODELS / "fmnist_small_n4t1", hw=hw, samples=24, save_outputs=True,
+                   shard_inputs=8)
+    sim.write(tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    f = summary["fidelity"]
+    table = pd.read_csv(tmp_path / "run" / "fidelity.csv")
+    assert table.differing.sum() == f["differing"] > 0 and table.positions.sum() == f["positions"]
+    assert f["samples"] == 24 and summary["float_accuracy"] == f["float_accuracy"]
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "## Fidelity to the float model" in report and "Fixed point per layer" in report
+    with np.load(tmp_path / "run" / "outputs.npz") as out:
+        assert out["index"].tolist() == sim.data.index.tolist()
+        assert out["levels"].shape[:2] == (24, 1) and out["float_logits"].shape == (24, 10)
+        assert np.array_equal(out["logits"], sim.result.logits)
+    off = simulate(MODELS / "fmnist_small_n4t1", hw=hw, samples=24, float_reference=False)
+    off.write(tmp_path / "off")
+    assert "fidelity" not in json.loads((tmp_path / "off" / "summary.json").read_text())
+    assert not (tmp_path / "off" / "fidelity.csv").exists()
+    assert "No float comparison in this run" in (tmp_path / "off" / "report.md").read_text()
