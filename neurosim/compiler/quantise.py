@@ -120,16 +120,38 @@ class Quantiser:
         if not math.isfinite(s):
             return 1.0, {"range": span, "range_from": why, "limited_by": "nothing"}
         main = [t for t in d.current.terms if t.kind != "identity" and np.any(t.weight != 0)]
+        candidates = [(s, limited_by)]
         if main:  # lower s (by < 2×) so that the largest weights fill their word exactly
             wmax = max(float(np.max(np.abs(t.weight))) for t in main)
             k = self._shift(wmax, s) + 1
             filled = wlim / (wmax * 2.0 ** k)
             if wmax * s * 2.0 ** (k - 1) < wlim * (1 - 1e-9) and k <= MAX_SHIFT and all(
                     self._shift_exact(t, filled, k) for t in main):
-                s, limited_by = filled, f"{limited_by}, weights filled"
-        if d.mode == "spiking":  # an integer threshold θ_q = ⌊θ·s⌋ ≥ 1
-            s = max(1, math.floor(d.spec.theta * s * (1 + 1e-12))) / d.spec.theta
-        return s, {"range": span, "range_from": why, "limited_by": limited_by}
+                candidates.insert(0, (filled, f"{limited_by}, weights filled"))
+        if d.mode != "spiking":
+            return candidates[0][0], {"range": span, "range_from": why,
+                                      "limited_by": candidates[0][1]}
+        theta = d.spec.theta  # θ_q = ⌊θ·s⌋ ≥ 1, an integer; or a power of two, where the
+        step = 2.0 ** math.floor(math.log2(max(theta * s, 1.0)))  # weights are then exact
+        candidates.append((step / theta, f"{limited_by}, exact weights"))
+        best = None
+        for c, label in candidates:
+            c = max(1, math.floor(theta * c * (1 + 1e-12))) / theta
+            error = self._rounding_error(main, c, d.mode) / (theta * c)
+            if best is None or error < best[0] * (1 - 1e-9):
+                best = (error, c, label)
+        return best[1], {"range": span, "range_from": why, "limited_by": best[2]}
+
+    def _rounding_error(self, terms, s: float, mode: str) -> float:
+        """The worst potential error the weights' rounding at scale ``s`` adds per timestep (in
+        potential units, Σ over terms of the largest per-output Σ|Δw|, each input at 1)."""
+        total = 0.0
+        for t in terms:
+            k = self.shift_for(t, s, mode)
+            x = t.weight * s * 2.0 ** k
+            err = np.abs(x - np.rint(x)).reshape(len(x), -1).sum(axis=1) / 2.0 ** k
+            total += float(err.max(initial=0.0))
+        return total
 
     def _shift(self, wmax: float, s: float) -> int:
         """The largest k ≤ MAX_SHIFT with wmax·s·2^k in the weight word (0 if none)."""
