@@ -13,7 +13,9 @@ Each layer gets one scale s (potential units per float unit), chosen to use the 
 - **the weight word** is filled: each conv/linear projection stores w·s·2^k with the largest
   shift k ≤ MAX_SHIFT that fits, and s is lowered by less than 2× where that lets the largest
   weights fill the word exactly (weights errors add up over every synapse, a potential's
-  rounding once). Identity projections (their factor is a register) take k = 0.
+  rounding once). Identity projections (their factor is a register) take k = 0. A spiking
+  layer takes, of the filled scale, the unfilled one and the one whose θ_q is a power of two
+  (integer weights stay exact), the one whose weight rounding is the smallest fraction of θ_q.
 - **the bias word** and **the accumulator** must hold what they receive: s never puts a bias
   outside the bias word, and no projection's worst-case Σ|w|·z reaches ACC_EXACT (the
   reference's float64 products and the kernels' int64 registers stay exact).
