@@ -18,6 +18,7 @@ differs (another model, profile, option or input) is refused, naming what differ
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -37,6 +38,8 @@ EXTRA = "extra/"  # a fidelity shard's tallies and outputs
 def partial_path(out) -> Path:
     """Where the finished shards of a run writing ``out`` are kept: ``out`` + ``.partial``."""
     out = Path(out)
+    if out.name in ("", ".", ".."):  # "." and ".." have no name of their own
+        out = Path(os.path.normpath(out.absolute()))
     return out.with_name(out.name + SUFFIX)
 
 

@@ -2285,7 +2285,12 @@ def test_sigkill_leftover_is_cleaned_by_the_next_run(tmp_path, capfd):
         if proc.poll() is None:
             proc.kill()
     assert not out.exists(), "a killed run left a half-written --out"
-    check(["simulate", model, *FAST, "--out", "run"], capfd, tmp_path, expect=0, out="run")
+    # its finished shards are kept (run.partial/): the same command with --resume finishes it
+    # and cleans the half-written temporary folder away
+    again = run_subprocess(["simulate", model, *FAST, "--out", out, "--resume"], timeout=120)
+    assert again.rc == 0 and "Traceback" not in again.err, again
+    assert (out / "summary.json").is_file() and not (tmp_path / "run.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fmnist-copy", "run"]
 
 
 @pytest.mark.parametrize("umask", [0o077, 0o002], ids=["077", "002"])

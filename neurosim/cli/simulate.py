@@ -57,7 +57,7 @@ def simulate_main(args) -> int:
     from .. import partial
     from ..cluster import default_workers
     from ..data import load_inputs
-    from ..errors import InputError
+    from ..errors import InputError, OutputError
     from ..model.io import load_model
     from ..outputs import check_output
     from ..simulate import default_engine, prepare_inputs, simulate
@@ -94,7 +94,12 @@ def simulate_main(args) -> int:
     finally:
         close()
     if args.out:
-        sim.write(args.out, force=args.force)
+        try:
+            sim.write(args.out, force=args.force)
+        except OutputError:  # the user's --out is in the way: leave nothing of this run behind
+            if not args.resume:
+                partial.discard(keep)
+            raise
         partial.discard(keep)
     if not args.quiet:
         for note in sim.notes:
