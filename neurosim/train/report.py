@@ -1,4 +1,4 @@
-"""reports/models.md: every shipped model, and the SEW vs Sparse-ResNet18 activity measured here.
+"""reports/models.md: every shipped model, its fidelity, and SEW vs Sparse-ResNet18 activity.
 
     python -m neurosim.train.report [--models models] [--out reports/models.md]
                                     [--inputs CIFAR10_TEST_NPZ] [--samples 10000]
@@ -84,6 +84,55 @@ def measure(model: Path, inputs: Path, samples: int | None):
             "seconds": time.perf_counter() - start}
 
 
+FIDELITY_PROFILES = ("paper_45nm", "loihi_14nm")
+FIDELITY_SAMPLES = 200
+FIDELITY_HEAD = "## Fidelity: the integer network against the float model"
+
+
+def fidelity_section(models_dir: Path, hw_dir: Path | None = None,
+                     samples: int = FIDELITY_SAMPLES) -> list[str]:
+    """Per shipped model (with a samples.npz) and profile, the run's fidelity section on the
+    model's own samples (neurosim simulate MODEL --hw PROFILE --samples 200; docs/outputs.md
+    §16). ``hw_dir``: the profiles (default: the repository's hw_configs/)."""
+    from ..simulate import SAMPLES_FILE, simulate
+
+    hw_dir = Path(hw_dir) if hw_dir is not None else Path(__file__).parents[2] / "hw_configs"
+    manifests = [m for m in sorted(Path(models_dir).glob("*/manifest.yaml"))
+                 if (m.parent / SAMPLES_FILE).is_file()]
+    if not manifests or not all((hw_dir / f"{n}.yaml").is_file() for n in FIDELITY_PROFILES):
+        return []
+
+    lines = [FIDELITY_HEAD, "",
+             f"`neurosim simulate MODEL --hw PROFILE --samples {samples}` (the model's "
+             "samples.npz, stratified; reference engine): share of neuron levels (before "
+             "pooling, over samples × timesteps) that differ between the integer network and "
+             "the float model, overall and the least and most of any layer; predictions that "
+             "agree; the change in events (and in energy, where the profile's NoC traffic does "
+             "not need recorded levels) that quantisation causes.", "",
+             "| model | profile | widths w/b/v | levels differ | per layer | max \\|Δz\\| | "
+             "predictions agree | accuracy fixed / float | Δ events | Δ energy |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for manifest in manifests:
+        for name in FIDELITY_PROFILES:
+            sim = simulate(manifest.parent, hw=hw_dir / f"{name}.yaml", samples=samples,
+                           engine="reference")
+            f, table = sim.summary()["fidelity"], sim.fidelity_table()
+            w = sim.net.widths
+            energy = (f.get("energy_nj") or {}).get("change")
+            lines.append(
+                f"| {manifest.parent.name} | {name} | {w.weights}/{w.biases}/{w.potentials} | "
+                f"{_pct(f['share_differing'])} | {_pct(table.share_differing.min())}–"
+                f"{_pct(table.share_differing.max())} | {f['max_abs_dz']} | "
+                f"{f['predictions_agree']}/{f['samples']} | {_pct(f['accuracy'])} / "
+                f"{_pct(f['float_accuracy'])} | {_signed(f['events_per_sample']['change'])} | "
+                f"{_signed(energy)} |")
+    return lines + [""]
+
+
+def _signed(x) -> str:
+    return "–" if x is None else f"{100 * x:+.3f}%"
+
+
 def fig10_section(sew: Path, sparse: Path, inputs: Path, samples: int | None) -> list[str]:
     a, b = measure(sew, inputs, samples), measure(sparse, inputs, samples)
     lines = [f"### {sew.name} vs {sparse.name}", "",
@@ -152,6 +201,7 @@ def write(models_dir: Path, out: Path, inputs: Path, samples: int | None,
              "`--width 1` on a GPU.", ""]
     if rows:
         lines += _markdown_table(rows) + [""]
+        lines += fidelity_section(models_dir)
     pairs = _resnet_pairs(models_dir)
     lines += ["## SEW-ResNet18 vs Sparse-ResNet18: events at the residual sums (Figure 10)", ""]
     if not pairs:
