@@ -121,9 +121,11 @@ def network(job: Job) -> tuple[Graph, CompiledNetwork]:
     with _CACHE_LOCK:
         if job.key in _CACHE:
             _CACHE.move_to_end(job.key)
-            return _CACHE[job.key]
+            return _CACHE[job.key][0]
         built = build_network(job)
-        _CACHE[job.key] = built
+        # the entry keeps an in-process job's graph alive: its id() (part of the key) cannot
+        # then be reused by another graph while the entry lives
+        _CACHE[job.key] = (built, job.graph)
         while len(_CACHE) > CACHED_NETWORKS:
             _CACHE.popitem(last=False)
         return built
