@@ -115,7 +115,7 @@ class PartialStore:
         levels = {k[len(LEVELS):]: v for k, v in arrays.items() if k.startswith(LEVELS)}
         return ShardResult(meta["start"], meta["stop"], arrays["counts"], arrays["logits"],
                            levels, meta["blocks"], meta["cores"], meta["wall_s"],
-                           meta["warnings"], meta["levels_dtype"])
+                           meta["warnings"], meta["levels_dtype"], meta.get("links"))
 
     def save(self, job: str, index: int, result: ShardResult) -> None:
         stem = self._stem(job, index)
@@ -128,7 +128,7 @@ class PartialStore:
             write_json(tmp, {"start": result.start, "stop": result.stop,
                              "blocks": result.blocks, "cores": result.cores,
                              "wall_s": result.wall_s, "warnings": result.warnings,
-                             "levels_dtype": result.levels_dtype})
+                             "levels_dtype": result.levels_dtype, "links": result.links})
 
 
 
