@@ -39,7 +39,7 @@ def timing(result) -> dict:
     return {k: v for k, v in result.timing.items() if k not in HOST_TIMES}
 
 
-def two_into_one(link_bits=None, header_bits=22):
+def two_into_one(link_bits=None, header_bits=22, **noc_fields):
     """Input (4,) = [1, 0, 2, 3] → linear 4→4 (weights 1) into neurons with N = 4 split over
     two cores (2 neurons each) → linear 4→2 readout on a third core; a crossbar (one hop of 1
     cycle), packets cost 0 cycles, so both cores of the split layer send at the same time."""
@@ -50,8 +50,9 @@ def two_into_one(link_bits=None, header_bits=22):
     net = compile_graph(Graph(nodes, output="fc2", timesteps=1))
     profile = Profile("p", core=CoreLimits(max_neurons=2),
                       timing=replace(Profile("q").timing, cycles_per_packet=0),
-                      noc=NoC(topology="crossbar", hop_cycles=1, header_bits=header_bits,
-                              link_bits=link_bits))
+                      noc=NoC(**{"topology": "crossbar", "hop_cycles": 1,
+                                 "header_bits": header_bits, "link_bits": link_bits,
+                                 **noc_fields}))
     return map_to_cores(net, profile), profile
 
 
@@ -87,6 +88,28 @@ def test_two_senders_into_one_link_by_hand():
     assert (port["packets"], port["bits"], port["busy_cycles"], port["wait_cycles"]) == \
         (2, 64, 16.0, 8.0)
     assert port["utilisation"] == pytest.approx(16 / 28)
+
+
+def test_a_wait_further_on_delays_the_packet_not_the_sender():
+    """The same network on a mesh row with hops of 0 cycles: core 1 at (0, 0), core 0 at
+    (1, 0), the readout at (2, 0). Core 0 (run first) takes (1,0)→(2,0) at 11 for 8 cycles;
+    core 1's packet enters (0,0)→(1,0) at 11, finds (1,0)→(2,0) busy, enters it at 19 and
+    arrives at 19: no sender stalls, the readout serves 11 → 17, then 19 → 25, fires: 27
+    (25 without contention: 11 → 17 → 23 → 25)."""
+    mesh = {"topology": "mesh", "mesh_width": 3, "hop_cycles": 0,
+            "placement": ((1, 0), (0, 0), (2, 0))}
+    net, profile = two_into_one(**mesh)
+    assert engine.run(net, X, profile=profile).timing["cycles"] == 25
+    net, profile = two_into_one(link_bits=4, **mesh)
+    ev = engine.run(net, X, profile=profile, record=True)
+    assert_same(reference.run(net, X, record=True), ev)
+    t = ev.timing
+    assert t["cycles"] == 27 and t["stall_link_cycles"] == 0
+    rows = {((r["from_x"], r["from_y"]), (r["to_x"], r["to_y"])): r for r in t["links"]}
+    assert sorted(rows) == [((0, 0), (1, 0)), ((1, 0), (2, 0))]
+    a, b = rows[(0, 0), (1, 0)], rows[(1, 0), (2, 0)]
+    assert (a["packets"], a["busy_cycles"], a["wait_cycles"]) == (1, 8, 0)
+    assert (b["packets"], b["busy_cycles"], b["wait_cycles"], b["bits"]) == (2, 16, 8, 64)
 
 
 def test_a_very_wide_link_is_no_contention():

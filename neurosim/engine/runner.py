@@ -197,13 +197,13 @@ def _link_rows(chip: Chip, makespan: float) -> list[dict]:
     rows = []
     for i, (a, b) in enumerate(chip.link_keys):
         port = a == traffic.CROSSBAR
-        busy = float(chip.lf[i, noc_k.L_BUSY])
+        busy = int(chip.lf[i, noc_k.L_BUSY])  # whole cycles: ⌈bits / link_bits⌉ each
         rows.append({"from_x": None if port else a[0], "from_y": None if port else a[1],
                      "to_x": b[0], "to_y": b[1], "busy_cycles": busy,
                      "packets": int(chip.li[i, noc_k.L_PACKETS]),
                      "bits": int(chip.li[i, noc_k.L_BITS]),
                      "utilisation": busy / makespan if makespan else 0.0,
-                     "wait_cycles": float(chip.lf[i, noc_k.L_WAIT])})
+                     "wait_cycles": int(chip.lf[i, noc_k.L_WAIT])})
     return rows
 
 

@@ -28,7 +28,7 @@ from ..hardware import Profile
 from ..outputs import atomic_dir, write_json
 from ..shards import Job, build_network, manifest_sha256
 
-COPIED = ("timesteps.csv", "metrics.json", "levels.csv")  # the same under any price
+COPIED = ("timesteps.csv", "metrics.json", "levels.csv", "links.csv")  # the same under any price
 NON_FINITE_NOTE = "non-finite values"  # write_json's note: made again when the summary is written
 
 
