@@ -232,6 +232,8 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
     utilisation             busy cycles / makespan per core (layer, or layer[c0:c1] if split)
     max_fifo_occupancy      events held or reserved in any core's input FIFO, at most its depth
     stall_cycles            cycles senders waited for FIFO room (backpressure), all cores
+    stall_link_cycles, links   with noc.link_bits only: cycles cores waited for their first
+                            link, and one row per NoC link (links.csv)
     cores                   one row per core: position, busy/stall cycles, FIFO occupancy and
                             every count (what the core itself did: cores.csv)
     wall_s, simpy_s, simpy_share   host time, and the part spent in SimPy's own event loop
