@@ -150,6 +150,16 @@ def charge_routing(row: np.ndarray, events, packet_events: int, hops) -> None:
     row[F["event_hops"]] += int(events.sum()) * total_hops
 
 
+def paper_sum_points(layers: pd.DataFrame) -> pd.Series:
+    """Mask of the forward-mode sum rows of a layers table that are the paper's summation points
+    (SEW's sum{i}): the paper's "events transferred" (its §6.4) adds their events to the layers'.
+
+    Sparse-ResNet's add{i} rows precede a barrier neuron (its sum{i} layer), so they are not
+    points where events move on to the next layer.
+    """
+    return (layers.kind == "add") & layers.layer.str.fullmatch(r"sum\d+")
+
+
 class RunCounts:
     """Exact counts of one run: ``data[layer, timestep, field]`` totals over ``samples`` inputs."""
 
@@ -243,6 +253,7 @@ class RunResult:
     labels: np.ndarray | None = None
     timing: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)  # "Category: message" raised during the run
+    extra: dict = field(default_factory=dict)  # a fidelity job's tallies and outputs (shards)
 
     @property
     def predictions(self) -> np.ndarray:
@@ -250,6 +261,10 @@ class RunResult:
 
     @property
     def accuracy(self) -> float | None:
-        if self.labels is None or len(self.labels) == 0:
+        """Top-1 accuracy over the labeled inputs (label -1: unlabeled); None without any."""
+        if self.labels is None:
             return None
-        return float(np.mean(self.predictions == self.labels))
+        known = np.asarray(self.labels) >= 0
+        if not known.any():
+            return None
+        return float(np.mean(self.predictions[known] == np.asarray(self.labels)[known]))

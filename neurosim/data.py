@@ -4,7 +4,9 @@ streams (a DVS recording as (t, x, y, polarity) events in npz, binned into T fra
 Every loader returns a ``Dataset`` of non-negative integers: images as uint8 (N, C, H, W) fed to
 the first layer directly (analog encoding, one frame repeated every timestep), event streams as
 per-timestep counts (N, T, 2, H, W). The model's Input.scale turns these integers into the
-values the network was trained on. Nothing is unpickled.
+values the network was trained on. Images or frames stored as floats hold those values
+themselves; they are quantised on loading (quantise_floats) and the unit used is recorded.
+Nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import limits
+from .compiler.network import PIXEL_MAX
 from .errors import InputError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -25,13 +28,26 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 @dataclass
 class Dataset:
-    """Integer inputs and their labels. ``frames`` is True when inputs carry a time axis."""
+    """Integer inputs and their labels. ``frames`` is True when inputs carry a time axis.
+
+    ``scale`` is None when the inputs are integers in the model's own input unit (its
+    Input.scale); a file of floats is quantised on loading (quantise_floats), and ``scale`` is
+    then the float value of one integer unit, ``exact`` the file's values in that unit before
+    rounding (None where rounding changed nothing), for the float network. ``index``: each
+    input's position in the file."""
 
     inputs: np.ndarray  # (N, C, H, W) uint8, or (N, T, C, H, W) integer counts
     labels: np.ndarray  # (N,) int64; -1 where unknown
     source: str
     frames: bool = False
     notes: list = field(default_factory=list)  # what loading decided, for the run's notes
+    scale: float | None = None
+    exact: np.ndarray | None = None  # float32, inputs' shape
+    index: np.ndarray | None = None  # (N,) int64; None: 0 … N−1
+
+    def __post_init__(self):
+        if self.index is None:
+            self.index = np.arange(len(self.inputs), dtype=np.int64)
 
     def __len__(self):
         return len(self.inputs)
@@ -39,7 +55,8 @@ class Dataset:
     def subset(self, indices) -> "Dataset":
         idx = np.asarray(indices, np.int64)
         return Dataset(self.inputs[idx], self.labels[idx], self.source, self.frames,
-                       list(self.notes))
+                       list(self.notes), self.scale,
+                       None if self.exact is None else self.exact[idx], self.index[idx])
 
 
 def stratified_indices(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -98,17 +115,49 @@ def _to_nchw(images: np.ndarray, where: str) -> np.ndarray:
     return images
 
 
+def quantise_floats(values: np.ndarray, where: str, key: str) -> tuple[np.ndarray, float,
+                                                                       np.ndarray | None, str]:
+    """Float inputs, in the float units the network was trained on, as integers of a unit u:
+    (integers, u, the exact values in units of u or None where rounding changed nothing, a
+    note). u is 1 for integral values (counts), 1/255 for 8-bit pixels in [0, 1], else the
+    largest value / 255 (8-bit inputs, as pixels are). Analog first layers take values ≥ 0."""
+    x = np.asarray(values, np.float64)
+    if x.size and not np.all(np.isfinite(x)):
+        raise InputError("holds NaN or infinite values", where, key)
+    if x.size and x.min() < 0:
+        raise InputError(f"values must be >= 0 (an analog first layer takes non-negative "
+                         f"values), got minimum {x.min():g}: undo the normalisation or shift "
+                         "the inputs", where, key)
+    top = float(x.max(initial=0.0))
+    for unit, name in ((1.0, "1 (integral values)"), (1 / PIXEL_MAX, "1/255 (8-bit values)")):
+        q = np.rint(x / unit)
+        if np.all(np.abs(x / unit - q) <= 1e-4) and q.max(initial=0) <= limits.INPUT_VALUE_MAX:
+            return _narrow(q), unit, None, f"{where}: float {key} read exactly, unit {name}"
+    unit = top / PIXEL_MAX
+    q = np.rint(x / unit)
+    note = (f"{where}: float {key} quantised to 8 bits, unit {unit:.6g} (largest value / 255; "
+            "up to half a unit of rounding): the float model reads the exact values")
+    return _narrow(q), unit, (x / unit).astype(np.float32), note
+
+
+def _narrow(q: np.ndarray) -> np.ndarray:
+    return q.astype(np.uint8 if q.max(initial=0) <= 255 else np.int32)
+
+
 def _check_images(images: np.ndarray, where: str) -> np.ndarray:
     if not np.issubdtype(images.dtype, np.integer):
-        if np.issubdtype(images.dtype, np.floating) and images.size and \
-                np.all(np.isfinite(images)) and images.min() >= 0 and images.max() <= 1:
-            raise InputError("holds float images in [0, 1]; store them as uint8 (round(x·255)) "
-                             "so the input is exact", where, "images")
         raise InputError(f"expected integer pixel values, got {images.dtype}", where, "images")
     if images.size and (images.min() < 0 or images.max() > 255):
         raise InputError(f"pixel values must lie in [0, 255], got [{images.min()}, "
-                         f"{images.max()}]", where, "images")
+                         f"{images.max()}] (integers are 8-bit pixels; store floats in the "
+                         "model's float units to have them quantised)", where, "images")
     return images.astype(np.uint8)
+
+
+def _float_dataset(values, labels, where: str, key: str, frames: bool) -> Dataset:
+    q, unit, exact, note = quantise_floats(values, where, key)
+    return Dataset(q, _labels(labels, len(q), where), where, frames=frames, notes=[note],
+                   scale=unit, exact=exact)
 
 
 def _open_npz(path: Path):
@@ -168,7 +217,10 @@ def load_npz_images(path) -> Dataset:
             raise InputError(f"expected arrays 'images' (or 'jpeg' and 'offsets', or 'frames') "
                              f"and 'labels'; found {sorted(keys)}", where)
         labels = _read_key(npz, "labels", where) if "labels" in keys else None
-    images = _check_images(_to_nchw(np.asarray(images), where), where)
+    images = _to_nchw(np.asarray(images), where)
+    if np.issubdtype(images.dtype, np.floating):
+        return _float_dataset(images, labels, where, "images", frames=False)
+    images = _check_images(images, where)
     return Dataset(images, _labels(labels, len(images), where, "images"), where)
 
 
@@ -179,8 +231,11 @@ def _frames(frames: np.ndarray, labels, where: str, key: str) -> Dataset:
     if frames.ndim != 5:
         raise InputError(f"expected frames of shape (N, T, C, H, W), got {frames.shape}", where,
                          key)
+    if np.issubdtype(frames.dtype, np.floating):
+        return _float_dataset(frames, labels, where, key, frames=True)
     if not np.issubdtype(frames.dtype, np.integer):
-        raise InputError(f"expected integer counts, got {frames.dtype}", where, key)
+        raise InputError(f"expected integer counts or float values, got {frames.dtype}", where,
+                         key)
     if frames.size and frames.min() < 0:
         raise InputError(f"counts must be >= 0, got minimum {frames.min()}", where, key)
     if frames.size and frames.max() > limits.INPUT_VALUE_MAX:

@@ -420,10 +420,13 @@ class EnergyReport:
             lines.append(f"{'E_SNN / E_ANN':22s}{total.SNN / total.ANN:>12.3f}")
         s = self.summary()
         acc = s["per_access"]
+        ops = s["operations"]
+        lumped = "".join(f", {label} {energy_text(ops[key])}" for key, label in (
+            ("synaptic_acc_pj", "synaptic op"), ("neuron_update_pj", "neuron update"))
+            if ops.get(key))  # a profile priced per operation (loihi_14nm)
         lines.append("per access: " + ", ".join(
             f"{name} {_range(acc[name])}" for name in ("weights", "potentials", "biases", "fifo"))
-            + f"; ACC {energy_text(s['operations']['acc_pj'])}, MAC "
-              f"{energy_text(s['operations']['mac_pj'])}")
+            + f"; ACC {energy_text(ops['acc_pj'])}, MAC {energy_text(ops['mac_pj'])}{lumped}")
         pol = self.profile.policies
         lines.append(f"policies: visits={pol.visits}, levels={pol.synaptic_levels}, "
                      f"addressing conv={pol.addressing_conv}/linear={pol.addressing_linear}, "

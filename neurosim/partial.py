@@ -8,7 +8,7 @@ pickled; docs/outputs.md §14):
     DIR.partial/
       .neurosim-run        the marker (kind "partial"): a directory neurosim may remove
       plan.json            what the run is (its jobs, their networks and inputs) and its shards
-      <job>-<i>.npz        shard i of job <job>: counts, logits, levels/<layer>
+      <job>-<i>.npz        shard i of job <job>: counts, logits, levels/<layer>, extra/<name>
       <job>-<i>.json       its input range, per-block timing, per-core sums (written last)
 
 A run without ``--resume`` refuses while ``DIR.partial/`` exists; a resumed run whose plan
@@ -32,6 +32,7 @@ from .shards import ShardResult
 SUFFIX = ".partial"
 PLAN = "plan.json"
 LEVELS = "levels/"
+EXTRA = "extra/"  # a fidelity shard's tallies and outputs
 
 
 def partial_path(out) -> Path:
@@ -113,14 +114,17 @@ class PartialStore:
         except (OSError, ValueError, KeyError):
             return None
         levels = {k[len(LEVELS):]: v for k, v in arrays.items() if k.startswith(LEVELS)}
+        extra = {k[len(EXTRA):]: v for k, v in arrays.items() if k.startswith(EXTRA)}
         return ShardResult(meta["start"], meta["stop"], arrays["counts"], arrays["logits"],
                            levels, meta["blocks"], meta["cores"], meta["wall_s"],
-                           meta["warnings"], meta["levels_dtype"], meta.get("links"))
+                           meta["warnings"], meta["levels_dtype"], extra,
+                           meta.get("links"))
 
     def save(self, job: str, index: int, result: ShardResult) -> None:
         stem = self._stem(job, index)
         arrays = {"counts": result.counts, "logits": result.logits,
-                  **{LEVELS + k: v for k, v in result.levels.items()}}
+                  **{LEVELS + k: v for k, v in result.levels.items()},
+                  **{EXTRA + k: v for k, v in result.extra.items()}}
         with atomic_file(stem.with_suffix(".npz")) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)

@@ -8,11 +8,13 @@ test (docs/design.md, "Engine equals reference").
 
 Per timestep and layer (docs/design.md, "Semantics contract"):
 
-    v ← decay(v) (LIF) ; v ← v + bias + Σ_projections ⌊(W ⊛ z_source(t)) / 2^shift⌋
+    v ← decay(v) (LIF) ; v ← v + bias + Σ_projections round((W ⊛ z_source(t)) / 2^shift)
     v ← clip(v, v_min, v_max)          saturation, once, when the potential is read to fire
     z = clip(floor(v / θ), 0, N) ; v ← v − z·θ (soft reset) ; out = pool(z)
 
-Integer arithmetic is exact: products are formed in float64 only while they stay below 2^53.
+Integer arithmetic is exact: products are formed in float64 only while they stay below 2^53 (the
+quantiser keeps every accumulator's worst case below ACC_EXACT). The shift rounds to nearest, ties
+up: ⌊(acc + 2^(shift−1)) / 2^shift⌋, as kernels.integrate does.
 Routing counts (packets, hops) follow the core placement of the network (a MappedNetwork, else
 compiler.default_mapping: one core per layer) and counters.charge_routing.
 """
@@ -114,14 +116,10 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
     inputs = check_inputs(net, inputs, timesteps)
     counts = RunCounts(net, samples=0, timesteps=timesteps)
     logits, recorded = [], {name: [] for name in (l.name for l in net.layers)} if record else {}
-    reach = {(layer.name, i): reach_map(p, layer)
-             for layer in net.layers for i, p in enumerate(layer.projections)}
-    mapped = default_mapping(net)
-    routes = {layer.name: mapped.routes(layer.name) for layer in net.layers}
+    tables = Tables(net)
     for start in range(0, len(inputs), batch_size):
         batch = inputs[start:start + batch_size]
-        out, levels = _run_batch(net, batch, timesteps, counts, reach, record,
-                                 (routes, mapped.packet_events))
+        out, levels = _run_batch(net, batch, timesteps, counts, tables, record)
         logits.append(out)
         for name, arr in levels.items():
             recorded[name].append(arr)
@@ -133,27 +131,86 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
     return RunResult(net, counts, logits, levels, None if labels is None else np.asarray(labels))
 
 
-def step_layer(layer: Layer, v: np.ndarray, streams: dict, integer: bool):
+class Tables:
+    """What counting needs beside the levels, computed once per network: every projection's
+    reach map, and the routes of every layer's cores (``placed``: a MappedNetwork whose
+    placement the routing counts follow, default ``net``'s own or one core per layer)."""
+
+    def __init__(self, net: CompiledNetwork, placed: CompiledNetwork | None = None):
+        self.reach = {(layer.name, i): reach_map(p, layer)
+                      for layer in net.layers for i, p in enumerate(layer.projections)}
+        mapped = default_mapping(placed if placed is not None else net)
+        self.routes = {layer.name: mapped.routes(layer.name) for layer in net.layers}
+        self.packet_events = mapped.packet_events
+
+
+def step_layer(layer: Layer, v: np.ndarray, streams: dict, integer: bool, observe=None):
     """One timestep of ``layer`` on a batch, as the hardware pipeline does it: the current of
-    every projection from its source's levels (⌊Σ w·z / 2^shift⌋ in integer mode) and the bias,
-    leak, integrate, saturate, fire, reset, pool. Returns (new v, levels z (None for a
-    readout), pooled output levels (None for a readout), saturations)."""
+    every projection from its source's levels (round(Σ w·z / 2^shift) in integer mode) and the
+    bias, leak, integrate, saturate, fire, reset, pool. Returns (new v, levels z (None for a
+    readout), pooled output levels (None for a readout), saturations). ``observe``, when given,
+    is called with the potentials as they are read to fire (before saturation): calibration
+    measures their range."""
     b = len(v)
     current = np.zeros((b,) + layer.shape, np.int64 if integer else np.float64)
     for p in layer.projections:
         x = streams[p.source]
-        if integer:  # exact: |Σ w·z| stays far below 2^53
-            current += np.rint(project(p, layer, x)).astype(np.int64) >> p.shift
+        if integer:  # exact: |Σ w·z| stays below 2^53 (quantise.ACC_EXACT)
+            acc = np.rint(project(p, layer, x)).astype(np.int64)
+            current += (acc + ((1 << p.shift) >> 1)) >> p.shift
         else:
             current += project(p, layer, x)
     if layer.bias is not None:
         current += layer.bias.reshape((1, -1) + (1,) * (len(layer.shape) - 1))
-    v, z, saturations = fire(layer, leak(layer, v, integer) + current, integer)
+    v = leak(layer, v, integer) + current
+    if observe is not None:
+        observe(v)
+    v, z, saturations = fire(layer, v, integer)
     out = None if z is None else pool(z, layer).astype(np.int64)  # integers in both modes
     return v, z, out, saturations
 
 
-def _run_batch(net, batch, timesteps, counts, reach, record, routing):
+def counted_step(layer: Layer, v: np.ndarray, streams: dict, integer: bool, row: np.ndarray,
+                 tables: Tables, observe=None):
+    """step_layer on a batch, charging its counts to ``row`` (one layer and timestep of a
+    RunCounts): the incoming events of every projection, the neurons' timestep and the
+    routing of the output. Returns (new v, z, pooled output) as step_layer does."""
+    b = len(v)
+    for i, p in enumerate(layer.projections):
+        x = streams[p.source]
+        nz = x != 0
+        r = tables.reach[(layer.name, i)]
+        values = x if np.issubdtype(x.dtype, np.integer) else np.rint(x)  # float inputs
+        charge_projection(row, p, layer, int(np.count_nonzero(nz)), int((nz * r).sum()),
+                          int((values.astype(np.int64) * r).sum()))
+    v, z, out, sat = step_layer(layer, v, streams, integer, observe)
+    if z is None:
+        charge_timestep(row, layer, 0, 0, 0, sat, samples=b)
+        return v, z, out
+    charge_timestep(row, layer, int(np.count_nonzero(z)), int(np.count_nonzero(out)),
+                    int(out.sum()), sat, samples=b)
+    for (c0, c1), hops in tables.routes[layer.name]:
+        per_sample = np.count_nonzero(out[:, c0:c1].reshape(b, -1), axis=1)
+        charge_routing(row, per_sample, tables.packet_events, hops)
+    return v, z, out
+
+
+def frame(net: CompiledNetwork, batch: np.ndarray, t: int) -> np.ndarray:
+    """The input stream at timestep t: the batch itself (static inputs) or its frame t."""
+    return batch[:, t] if batch.ndim == len(net.input_shape) + 2 else batch
+
+
+def logits_of(net: CompiledNetwork, v_out: np.ndarray, spike_sum, timesteps: int) -> np.ndarray:
+    """Logits of a batch: the readout's potentials · scale / T, else the output levels summed
+    over T."""
+    b = len(v_out)
+    output = net.output_layer
+    if output.mode == "readout":
+        return v_out.astype(np.float64) * output.scale / timesteps
+    return np.asarray(spike_sum, np.float64).reshape(b, -1)
+
+
+def _run_batch(net, batch, timesteps, counts, tables, record):
     integer = net.integer
     b = len(batch)
     dtype = np.int64 if integer else np.float64
@@ -161,35 +218,18 @@ def _run_batch(net, batch, timesteps, counts, reach, record, routing):
     levels = {l.name: [] for l in net.layers} if record else {}
     output = net.output_layer
     spike_sum = 0
-    per_step_input = batch.ndim == len(net.input_shape) + 2
-    routes, packet_events = routing
     for t in range(timesteps):
-        streams = {net.input_name: batch[:, t] if per_step_input else batch}
+        streams = {net.input_name: frame(net, batch, t)}
         for layer in net.layers:
-            row = counts.row(layer.name, t)
-            for i, p in enumerate(layer.projections):
-                x = streams[p.source]
-                nz = x != 0
-                r = reach[(layer.name, i)]
-                charge_projection(row, p, layer, int(np.count_nonzero(nz)),
-                                  int((nz * r).sum()), int((x.astype(np.int64) * r).sum()))
-            v[layer.name], z, out, sat = step_layer(layer, v[layer.name], streams, integer)
+            v[layer.name], z, out = counted_step(layer, v[layer.name], streams, integer,
+                                                 counts.row(layer.name, t), tables)
             if z is None:
-                charge_timestep(row, layer, 0, 0, 0, sat, samples=b)
                 continue
-            charge_timestep(row, layer, int(np.count_nonzero(z)), int(np.count_nonzero(out)),
-                            int(out.sum()), sat, samples=b)
-            for (c0, c1), hops in routes[layer.name]:
-                per_sample = np.count_nonzero(out[:, c0:c1].reshape(b, -1), axis=1)
-                charge_routing(row, per_sample, packet_events, hops)
             streams[layer.name] = out
             if layer is output:
                 spike_sum = spike_sum + out
             if record:
                 levels[layer.name].append(out.astype(np.int32))
-    if output.mode == "readout":
-        logits = v[output.name].astype(np.float64) * output.scale / timesteps
-    else:
-        logits = np.asarray(spike_sum, np.float64).reshape(b, -1)
+    logits = logits_of(net, v[output.name], spike_sum, timesteps)
     levels = {k: np.stack(a) for k, a in levels.items() if a}
     return logits, levels

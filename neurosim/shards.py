@@ -25,7 +25,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +55,13 @@ class Job:
     timesteps: int
     add_mode: str
     integer: bool
-    engine: str  # "event" or "reference"
+    engine: str  # "event", "reference", or "fidelity" (neurosim.fidelity: float vs integer)
     record: bool
+    calibration: object = None  # compiler.Calibration sizing the integer network's ranges
+    input_scale: float | None = None  # the inputs' unit, when a file of floats set it
+    compare: bool = False  # fidelity: run the float network beside the integer one
+    keep_outputs: bool = False  # fidelity: return each input's output levels (outputs.npz)
+    exact: bool = False  # fidelity: inputs are (N, 2, ...): the integers and the exact values
     graph: Graph | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -69,7 +74,10 @@ class Job:
         settings = {"model": self.model, "sha256": self.model_sha256, "levels": self.levels,
                     "timesteps": self.timesteps, "add_mode": self.add_mode,
                     "integer": self.integer, "graph": None if self.graph is None
-                    else id(self.graph),
+                    else id(self.graph), "input_scale": self.input_scale,
+                    "calibration": None if self.calibration is None
+                    else vars(self.calibration),
+                    "fidelity": [self.compare, self.keep_outputs, self.exact],
                     "profile": None if self.profile is None else self.profile.simulation()}
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -93,8 +101,11 @@ def build_network(job: Job) -> tuple[Graph, CompiledNetwork]:
     if job.levels is not None:
         graph = graph.with_levels(job.levels)
     graph = graph.with_timesteps(job.timesteps)
+    if job.input_scale is not None:
+        graph = graph.with_input_scale(job.input_scale)
     widths = job.profile.widths if job.profile is not None else Widths()
-    net = compile_graph(graph, widths, integer=job.integer, add_mode=job.add_mode)
+    net = compile_graph(graph, widths, integer=job.integer, add_mode=job.add_mode,
+                        calibration=job.calibration if job.integer else None)
     if job.profile is not None:
         net = map_to_cores(net, job.profile)
     return graph, net
@@ -170,6 +181,7 @@ class ShardResult:
     wall_s: float = 0.0
     warnings: list = field(default_factory=list)  # raised while it ran, as notes
     levels_dtype: str = "int32"  # the engine's; levels travel as uint8 when they fit
+    extra: dict = field(default_factory=dict)  # fidelity: name → array, merged by MERGE_RULES
     links: list | None = None  # per NoC link: links.csv's row summed over the blocks (contention)
 
 
@@ -233,6 +245,8 @@ def run_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: int,
               progress=None) -> ShardResult:
     """Run ``inputs`` (the shard starting at input ``start`` of the run), block by block, each
     block a fresh simulation on an empty chip."""
+    if job.engine == "fidelity":
+        return fidelity_shard(net, job, inputs, start, progress)
     began = time.perf_counter()
     run = _engine(job.engine)
     extra = {"profile": job.profile} if job.engine == "event" else {}
@@ -257,7 +271,53 @@ def run_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: int,
     levels, dtype = _compact({k: np.concatenate(v, axis=1) for k, v in levels.items()})
     return ShardResult(start, start + len(inputs), counts, np.concatenate(logits), levels,
                        blocks, cores, time.perf_counter() - began, warning_notes(caught), dtype,
-                       links)
+                       links=links)
+
+
+def integer_job(job: Job) -> Job:
+    """The integer network's job of a fidelity job (the same key as the run's "int" job)."""
+    return replace(job, integer=True, engine="reference", compare=False, keep_outputs=False,
+                   exact=False)
+
+
+def fidelity_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: int,
+                   progress=None) -> ShardResult:
+    """A fidelity shard: ``net`` (the float network, None without ``job.compare``) and the
+    integer network in lockstep; counts and logits are the float network's, ``extra`` the
+    tallies and per-input outputs (neurosim.fidelity)."""
+    from .fidelity import shard_arrays
+
+    began = time.perf_counter()
+    _, inet = network(integer_job(job))
+    if job.exact:
+        x, xf = np.rint(inputs[:, 0]).astype(np.int64), inputs[:, 1]
+    else:
+        x, xf = inputs, inputs
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        counts, logits, extra = shard_arrays(inet, net if job.compare else None, x, xf,
+                                             job.timesteps, job.keep_outputs, progress)
+    return ShardResult(start, start + len(inputs), counts, logits, {}, [], None,
+                       time.perf_counter() - began, warning_notes(caught), extra=extra)
+
+
+# How a fidelity shard's extra arrays merge: tallies add up or take the maximum; per-input
+# arrays are concatenated in input order.
+MERGE_RULES = {"positions": "sum", "differing": "sum", "max_dz": "max"}
+
+
+def merge_extra(shards: list[ShardResult]) -> dict:
+    out = {}
+    for name in shards[0].extra if shards else ():
+        arrays = [s.extra[name] for s in shards]
+        rule = MERGE_RULES.get(name, "concat")
+        if rule == "sum":
+            out[name] = np.sum(arrays, axis=0)
+        elif rule == "max":
+            out[name] = np.max(arrays, axis=0)
+        else:
+            out[name] = np.concatenate(arrays)
+    return out
 
 
 def run_task(job: Job, start: int, inputs: np.ndarray) -> ShardResult:
@@ -293,6 +353,7 @@ def merge(net: CompiledNetwork, job: Job, shards: list[ShardResult], labels=None
             shards[0].levels_dtype) for k in shards[0].levels}
     result = RunResult(net, counts, logits, levels,
                        None if labels is None else np.asarray(labels))
+    result.extra = merge_extra(shards)
     for s in shards:
         result.warnings += [w for w in s.warnings if w not in result.warnings]
     blocks = [b for s in shards for b in s.blocks]

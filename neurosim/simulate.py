@@ -26,7 +26,7 @@ import numpy as np
 
 from . import __version__, limits, noc
 from .compiler import CompiledNetwork, Widths, check_inputs
-from .counters import RunResult
+from .counters import RunResult, paper_sum_points
 from .data import Dataset, load_inputs, stratified_indices
 from .errors import InputError, NeurosimError
 from .model.graph import Graph
@@ -56,6 +56,9 @@ class Simulation:
     profile: object = None
     energy: object = None  # filled by the energy model when a profile is given
     notes: list = field(default_factory=list)  # what a user should know about this run
+    fidelity: object = None  # neurosim.fidelity.Fidelity: float vs integer (not with --no-float)
+    float_energy: object = None  # the float network's counts priced on the same profile
+    outputs: object = None  # neurosim.fidelity.Outputs (save_outputs)
     traffic: object = None  # noc.Traffic: payload bits, bit hops, routers, messages
 
     @property
@@ -94,6 +97,9 @@ class Simulation:
             "integer": self.net.integer,
             "accuracy": r.accuracy,
             "float_accuracy": self.float_accuracy,
+            "events_transferred_per_sample": float(
+                spiking.events_out.sum() + table[paper_sum_points(table)].events_out.sum())
+            / samples,
             "events_per_sample": float(spiking.events_out.sum()) / samples,
             "synapse_visits_per_sample": float(spiking.synapse_visits.sum()) / samples,
             "totals": {c: int(spiking[c].sum()) for c in
@@ -106,10 +112,19 @@ class Simulation:
             "versions": versions(),
             "notes": self.ordered_notes,
         }
+        if self.fidelity is not None:
+            summary["fidelity"] = self.fidelity.summary(self.counts, self.energy,
+                                                        self.float_energy)
         if self.energy is not None:
             summary["energy"] = self.energy.summary()
         summary.update(self.architecture())
         return summary
+
+    def fidelity_table(self):
+        """fidelity.csv: float vs integer per neuron layer (None with --no-float)."""
+        if self.fidelity is None:
+            return None
+        return self.fidelity.table(self.counts, self.energy, self.float_energy)
 
     def architecture(self) -> dict:
         """summary.json's ``noc`` (payload and routing per event), ``area`` (with a profile) and
@@ -132,8 +147,9 @@ class Simulation:
     def write(self, out_dir, report: bool = True, force: bool = False) -> Path:
         """Write the run directory ``out_dir`` (docs/outputs.md): layers.csv, timesteps.csv,
         energy.csv and energy_reference.csv (with a profile), cores.csv (event engine),
-        metrics.json, levels.csv (recorded runs), summary.json, then report.md/.html, its
-        tables and figures (``report=False`` skips them). ``out_dir`` is created, or replaced
+        metrics.json, levels.csv (recorded runs), fidelity.csv and fidelity_timesteps.csv (with
+        the float comparison), outputs.npz (save_outputs), summary.json, then report.md/.html,
+        its tables and figures (``report=False`` skips them). ``out_dir`` is created, or replaced
         if neurosim made it; ``force`` writes these files into any existing directory and
         touches nothing else (neurosim.outputs). Warnings raised while the files are made go
         into the notes of summary.json."""
@@ -157,6 +173,12 @@ class Simulation:
                     pd.DataFrame(self.result.timing["links"], columns=noc.LINK_COLUMNS).to_csv(
                         tmp / "links.csv", index=False)
                 write_json(tmp / "metrics.json", values)
+                if self.fidelity is not None:
+                    self.fidelity_table().to_csv(tmp / "fidelity.csv", index=False)
+                    self.fidelity.float_counts.per_timestep().to_csv(
+                        tmp / "fidelity_timesteps.csv", index=False)
+                if self.outputs is not None:
+                    np.savez_compressed(tmp / "outputs.npz", **self.outputs.arrays())
                 if self.result.levels:
                     metrics.level_counts(self.net, self.result.levels).to_csv(
                         tmp / "levels.csv", index=False)
@@ -197,20 +219,27 @@ def versions() -> dict:
             "platform": sys.platform}
 
 
-def default_inputs(model_path) -> Path:
-    path = Path(model_path) / SAMPLES_FILE
-    if not path.is_file():
-        raise InputError(f"the model ships no {SAMPLES_FILE}; pass --input", str(model_path))
+def default_inputs(model_path, graph=None) -> Path:
+    """The model's samples.npz; without one, the error says what to pass instead."""
+    path = None if model_path is None else Path(model_path) / SAMPLES_FILE
+    if path is None or not path.is_file():
+        shape = "" if graph is None else (
+            f" (each {tuple(graph.input.shape)}, T={graph.timesteps})")
+        raise InputError(f"the model ships no {SAMPLES_FILE}: pass --input FILE, an npz of "
+                         f"'images' (N, C, H, W) or 'frames' (N, T, C, H, W){shape}, integers "
+                         "or floats, with optional 'labels'", str(model_path or "model"))
     return path
 
 
-def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed: int) -> Dataset:
+def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed: int,
+                   graph=None) -> Dataset:
     """Load the inputs (the model's shipped samples by default) and draw a stratified subset.
-    Asking for more samples than there are runs them all, with a note (Dataset.notes)."""
+    Asking for more samples than there are runs them all, with a note (Dataset.notes).
+    ``graph`` (the model) lets a missing samples.npz say which inputs to pass."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"expected a non-negative integer, got {seed!r}", "seed")
     if inputs is None:
-        data = load_inputs(default_inputs(model_path), timesteps)
+        data = load_inputs(default_inputs(model_path, graph), timesteps)
     elif isinstance(inputs, Dataset):
         data = inputs
     else:
@@ -226,8 +255,9 @@ def prepare_inputs(model_path, inputs, samples: int | None, timesteps: int, seed
 
 def run_notes(net: CompiledNetwork, result: RunResult) -> list[str]:
     """What a user should know about a finished run that is valid but unusual: weights or
-    biases clipped to the word width, potentials that saturated, an output that never fired
-    or whose logits tie on every input (every prediction then is class 0)."""
+    biases clipped to the word width, potentials that saturated where that can change a level
+    (not in layers that carry no state, whose word holds only their fire range), an output
+    that never fired or whose logits tie on every input (every prediction then is class 0)."""
     notes = []
     for name, info in net.quantisation.items():
         for what in ("weights", "biases"):
@@ -237,8 +267,12 @@ def run_notes(net: CompiledNetwork, result: RunResult) -> list[str]:
                              f"{getattr(net.widths, what)}-bit word")
     table = result.counts.table()
     for row in table[table.saturations > 0].itertuples():
+        layer = net.layer(row.layer)
+        if layer.mode == "spiking" and (result.counts.timesteps == 1 or layer.spec.stateless):
+            continue  # by design: the word holds the fire range [0, N·θ], no level changes
+        hint = "" if net.calibration else "; not calibrated: --calibration FILE sizes it"
         notes.append(f"layer {row.layer!r}: potentials saturated {row.saturations} times "
-                     f"(the {net.widths.potentials}-bit word)")
+                     f"(the {net.widths.potentials}-bit word{hint})")
     out, logits = net.output_layer, result.logits
     if len(logits) and out.mode != "readout" and not logits.any():
         notes.append(f"the output layer {out.name!r} never fired on any of the {len(logits)} "
@@ -264,8 +298,9 @@ def check_labels(data: Dataset, classes: int) -> None:
 
 @dataclass
 class Prepared:
-    """A simulation set up and checked, before it runs: its jobs ("int", and "float" for the
-    float model's accuracy) go to neurosim.cluster, ``finish`` makes the Simulation."""
+    """A simulation set up and checked, before it runs: its jobs ("int", and "fidelity" for
+    the float network beside the integer one, neurosim.fidelity) go to neurosim.cluster,
+    ``finish`` makes the Simulation."""
 
     graph: Graph
     net: CompiledNetwork
@@ -273,6 +308,7 @@ class Prepared:
     profile: object
     settings: dict
     works: dict  # job id → cluster.Work
+    notes: list = field(default_factory=list)  # the calibration's
 
 
 def simulate(model, hw=None, inputs=None, samples: int | None = None,
@@ -281,16 +317,20 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
              float_reference: bool = True, record: bool | None = None,
              progress=None, workers: int = 1, scheduler: str | None = None,
              backend: str = "auto", shard_inputs: int | None = None, keep=None,
-             resume: bool = False) -> Simulation:
+             resume: bool = False, calibration=None, save_outputs: bool = False) -> Simulation:
     """Simulate ``model`` (a path or a Graph) on ``inputs`` and count everything.
 
     hw: a hardware profile (path or loaded profile): word widths, add mode, block size and
     energy. inputs: a file, a Dataset, or None for the model's samples.npz; samples: a
     stratified subset. timesteps/levels override the model's T and every neuron's N. engine:
     "event" (default, where simpy is installed) or "reference". float_reference: also run the
-    float model to report the accuracy lost to fixed point. record: keep every layer's output
-    levels (levels.csv, SynOps); None records when it fits RECORD_LIMIT_BYTES. progress: called
-    with the number of inputs finished. Warnings raised on the way become the run's notes.
+    float model, in lockstep with the integer one, for the fidelity section (what fixed point
+    changes: levels, predictions, events, energy). record: keep every layer's output levels
+    (levels.csv, SynOps); None records when it fits RECORD_LIMIT_BYTES. progress: called with
+    the number of inputs finished (twice per input with the float comparison). calibration:
+    the inputs that size the quantiser's ranges (a file or a Dataset; None: the model's
+    samples.npz, False: none). save_outputs: keep each sample's logits and output levels
+    (outputs.npz). Warnings raised on the way become the run's notes.
 
     workers, scheduler, backend, shard_inputs: where the shards run (neurosim.cluster; the
     result does not depend on them). workers > 1 spawns processes: call it under
@@ -302,7 +342,7 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         prep = prepare(model, hw, inputs, samples, timesteps, levels, engine or default_engine(),
-                       add_mode, seed, float_reference, record)
+                       add_mode, seed, float_reference, record, calibration, save_outputs)
         if isinstance(model, Graph):
             workers, scheduler = 1, None  # a graph in memory is not sent to workers
         with open_cluster(workers, scheduler, backend) as cluster:
@@ -318,8 +358,9 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
 
 
 def prepare(model, hw, inputs, samples, timesteps, levels, engine, add_mode, seed,
-            float_reference, record) -> Prepared:
+            float_reference, record, calibration=None, save_outputs: bool = False) -> Prepared:
     """Load and check everything a run needs, compile its network, and name its jobs."""
+    from .calibration import run_calibration
     from .cluster import Work
     from .shards import Job, manifest_sha256, network
 
@@ -347,16 +388,21 @@ def prepare(model, hw, inputs, samples, timesteps, levels, engine, add_mode, see
         widths = profile.widths
         add_mode = add_mode or profile.add_mode
     add_mode = add_mode or "forward"
-    data = prepare_inputs(model_path, inputs, samples, graph.timesteps, seed)
+    data = prepare_inputs(model_path, inputs, samples, graph.timesteps, seed, graph)
     if len(data) == 0:
         raise InputError("no inputs to simulate (0 samples)", data.source)
     check_labels(data, int(np.prod(graph.shapes[graph.output])))
+    if data.scale is not None:  # a file of floats: its quantisation unit is the input unit
+        graph = graph.with_input_scale(data.scale)
     if record is None:
         record = should_record(graph, len(data), graph.timesteps)
+    cal, cal_notes = run_calibration(graph, add_mode, None if model_path is None
+                                     else model_path / SAMPLES_FILE, calibration)
     base = dict(model=None if model_path is None else os.path.abspath(model_path),
                 model_sha256=None if model_path is None else manifest_sha256(model_path),
                 profile=profile, levels=levels, timesteps=graph.timesteps, add_mode=add_mode,
-                graph=model if model_path is None else None)
+                calibration=cal, input_scale=data.scale,
+                graph=graph if model_path is None else None)
     _, net = network(Job(integer=True, engine=engine, record=bool(record), **base))
     if profile is not None and not record and noc.needs_levels(net, profile.noc,
                                                                profile.spike_bits):
@@ -371,37 +417,62 @@ def prepare(model, hw, inputs, samples, timesteps, levels, engine, add_mode, see
     job = Job(integer=True, engine=engine, record=bool(record), **base)
     check_inputs(net, data.inputs, graph.timesteps, data.source)
     works = {"int": Work(job, data.inputs, data.labels, net)}
-    if float_reference and (data.labels >= 0).any():
-        fjob = Job(integer=False, engine="reference", record=False, **base)
-        works["float"] = Work(fjob, data.inputs, data.labels, network(fjob)[1])
+    if float_reference or save_outputs:  # the float network beside the integer one
+        exact = float_reference and data.exact is not None
+        fjob = Job(integer=False, engine="fidelity", record=False, compare=float_reference,
+                   keep_outputs=save_outputs, exact=exact, **base)
+        x = np.stack([data.inputs.astype(np.float64), data.exact.astype(np.float64)],
+                     axis=1) if exact else data.inputs
+        works["fidelity"] = Work(fjob, x, data.labels, net)
     settings = {"model": str(model_path) if model_path else graph.name,
                 "inputs": data.source, "samples": len(data), "seed": seed,
                 "engine": engine, "timesteps": graph.timesteps, "levels_override": levels,
                 "add_mode": add_mode, "widths": vars(widths),
+                "input_scale": {"unit": graph.input.scale,
+                                "from": "the file's floats" if data.scale is not None
+                                else "the model"},
+                "calibration": net.calibration,
                 "block_inputs": job.block_inputs, "model_sha256": job.model_sha256,
                 "hw": None if profile is None else profile.describe()}
     if profile is not None:  # what `neurosim reprice` checks against another profile
         settings["simulation"] = profile.simulation()
     if "import" in graph.meta:  # an imported model: its source, dialect and fallback notes
         settings["import"] = graph.meta["import"]
-    return Prepared(graph, net, data, profile, settings, works)
+    return Prepared(graph, net, data, profile, settings, works, cal_notes)
 
 
 def finish(prep: Prepared, results: dict) -> Simulation:
-    """The Simulation of a prepared run from its jobs' merged results: notes and energy."""
+    """The Simulation of a prepared run from its jobs' merged results: notes, fidelity and
+    energy."""
+    from .fidelity import from_merged
+
     result = results["int"]
-    float_acc = results["float"].accuracy if "float" in results else None
-    notes = list(prep.data.notes) + run_notes(prep.net, result)
+    notes = list(prep.data.notes) + prep.notes + run_notes(prep.net, result)
     for job in results.values():  # warnings raised inside the shards, wherever they ran
         notes += [n for n in job.warnings if n not in notes]
-    sim = Simulation(prep.graph, prep.net, result, prep.settings, prep.data, float_acc,
-                     prep.profile, notes=notes)
+    fid, outputs = None, None
+    if "fidelity" in results:
+        fjob = prep.works["fidelity"].job
+        fres = results["fidelity"]
+        fid, outputs = from_merged(prep.net, fres, result.logits, prep.data, fjob.compare,
+                                   fjob.keep_outputs)
+        if not np.array_equal(fres.extra["integer_logits"], result.logits):
+            notes.append(f"the {prep.settings['engine']} engine and the dense reference "
+                         "disagree on the logits of the same integer network: please report "
+                         "this")
+    sim = Simulation(prep.graph, prep.net, result, prep.settings, prep.data,
+                     fid.float_accuracy if fid is not None else None, prep.profile,
+                     notes=notes, fidelity=fid, outputs=outputs)
     sim.traffic = _chip_view(prep.net, result, prep.profile)
-    if prep.profile is not None:
+    profile = prep.profile
+    if profile is not None:
         from .energy import estimate
         timing = result.timing  # the event engine's chip time per inference prices leakage
-        sim.energy = estimate(sim.counts, prep.net, prep.profile, latency_s=timing.get(
-            "seconds_per_inference", timing.get("latency_s")), traffic=sim.traffic)
+        latency = timing.get("seconds_per_inference", timing.get("latency_s"))
+        sim.energy = estimate(sim.counts, prep.net, profile, latency_s=latency,
+                              traffic=sim.traffic)
+        if fid is not None and not noc.needs_levels(prep.net, profile.noc, profile.spike_bits):
+            sim.float_energy = estimate(fid.float_counts, prep.net, profile, latency_s=latency)
         sim.notes += sim.energy.width_notes()
     return sim
 

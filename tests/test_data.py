@@ -117,10 +117,34 @@ def test_npz_of_binned_frames(tmp_path):
     assert d.frames and d.labels.tolist() == [-1, -1]
 
 
+def test_float_inputs_are_quantised_and_the_unit_recorded(tmp_path):
+    """Floats hold the network's own input values: 8-bit pixels in [0, 1] and integral counts
+    read exactly (unit 1/255, 1); any other non-negative range is quantised to 8 bits (unit =
+    largest / 255) and the exact values are kept for the float model."""
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 1, 4, 4))
+    np.savez(tmp_path / "p.npz", images=(pixels / 255).astype(np.float32), labels=[0, 1, 2])
+    d = load_inputs(tmp_path / "p.npz")
+    assert d.scale == pytest.approx(1 / 255) and d.exact is None
+    assert d.inputs.dtype == np.uint8 and np.array_equal(d.inputs, pixels)
+    np.savez(tmp_path / "c.npz", frames=np.full((2, 3, 1, 2, 2), 300.0))
+    d = load_inputs(tmp_path / "c.npz")
+    assert d.frames and d.scale == 1.0 and d.inputs.max() == 300 and d.exact is None
+    values = np.array([0.0, 0.1, 0.33, 2.5]).reshape(1, 1, 2, 2)
+    np.savez(tmp_path / "a.npz", images=values)
+    d = load_inputs(tmp_path / "a.npz")
+    assert d.scale == pytest.approx(2.5 / 255) and d.inputs.max() == 255
+    assert np.allclose(d.exact * d.scale, values, rtol=1e-6)
+    assert np.abs(d.inputs * d.scale - values).max() <= d.scale / 2 + 1e-12
+    assert "quantised to 8 bits" in d.notes[0]
+    assert np.array_equal(d.subset([0]).exact, d.exact) and d.subset([0]).index.tolist() == [0]
+
+
 @pytest.mark.parametrize("arrays,match", [
     ({"frames": np.zeros((2, 3, 4, 4), np.uint8)}, r"shape \(N, T, C, H, W\)"),
-    ({"frames": np.zeros((2, 1, 1, 2, 2))}, "expected integer counts"),
+    ({"frames": np.zeros((2, 1, 1, 2, 2), complex)}, "expected integer counts or float values"),
     ({"frames": -np.ones((2, 1, 1, 2, 2), np.int8)}, "counts must be >= 0"),
+    ({"frames": -np.ones((2, 1, 1, 2, 2))}, r"values must be >= 0 \(an analog first layer"),
+    ({"images": np.full((2, 1, 2, 2), np.nan)}, "holds NaN or infinite values"),
     ({"frames": np.zeros((2, 1, 1, 2, 2), np.uint8), "labels": [1]}, "1 labels for 2 samples"),
 ])
 def test_bad_frame_files(tmp_path, arrays, match):
@@ -139,8 +163,8 @@ def test_corrupt_npz(tmp_path, content, match):
 
 
 def test_bad_image_files(tmp_path):
-    np.savez(tmp_path / "f.npz", images=np.random.rand(2, 4, 4, 3), labels=[0, 1])
-    with pytest.raises(InputError, match="store them as uint8"):
+    np.savez(tmp_path / "f.npz", images=np.full((2, 4, 4, 3), 256), labels=[0, 1])
+    with pytest.raises(InputError, match=r"pixel values must lie in \[0, 255\].*store floats"):
         load_npz_images(tmp_path / "f.npz")
     np.savez(tmp_path / "n.npz", pixels=np.zeros((2, 4, 4)))
     with pytest.raises(InputError, match="expected arrays 'images'"):

@@ -25,9 +25,10 @@ distributed = pytest.importorskip("distributed", reason="needs the dist extra")
 MODEL = REPO / "models" / "vgg16_cifar10_n4t1_w025"
 SMALL = REPO / "models" / "fmnist_small_n4t1"
 PAPER = REPO / "hw_configs" / "paper_45nm.yaml"
-RUN = ["--samples", "320", "--hw", PAPER, "--shard-size", "64", "--quiet"]
+RUN = ["--samples", "320", "--hw", PAPER, "--shard-size", "64", "--quiet", "--save-outputs"]
 COMPARED = ("layers.csv", "energy.csv", "timesteps.csv", "cores.csv", "levels.csv",
             "energy_reference.csv", "metrics.json", "summary.json")
+OPTIONAL = ("fidelity.csv", "fidelity_timesteps.csv")  # with the float comparison
 HOST_TIMES = {"wall_s", "simulation_wall_s", "simpy_s", "simpy_share"}
 TIMEOUT = 900  # generous: a loaded 2-core machine
 
@@ -68,6 +69,15 @@ def assert_same_run(a: Path, b: Path):
             assert left == right
         else:
             assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    for name in OPTIONAL:
+        assert (a / name).is_file() == (b / name).is_file(), name
+        if (a / name).is_file():
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert (a / "outputs.npz").is_file() == (b / "outputs.npz").is_file()
+    if (a / "outputs.npz").is_file():  # a zip's bytes hold its time: compare the arrays
+        with np.load(a / "outputs.npz") as left, np.load(b / "outputs.npz") as right:
+            assert left.files == right.files
+            assert all(np.array_equal(left[k], right[k]) for k in left.files)
 
 
 def wait_for(predicate, what: str, timeout: float = TIMEOUT):

@@ -1654,6 +1654,8 @@ def _input_case(work: Path, case: str):
     }
     expected = {"uint16-in-range": 0, "labels-missing": 0, "labels-unlabeled": 0,
                 "frames-valid": 0, "nhwc-one-channel": 0,
+                # floats in the model's units are accepted (quantised, the unit recorded)
+                "float-images-0-1": 0, "float-images-0-255": 0, "frames-float": 0,
                 "labels-float-fraction": Note(r"(?i)label"),
                 "frames-int64-huge": Note(r"(?i)\bcounts?\b|overflow|saturat|too large")}
     cases[case]()

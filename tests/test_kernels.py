@@ -198,12 +198,22 @@ def test_identity_scatter_keeps_its_channels(c0, cs, rng):
 # --- integrate, fire, reset --------------------------------------------------------------------
 
 @pytest.mark.parametrize("shift", [0, 1, 5, 16])
-def test_integrate_floors_negative_accumulators(shift, rng):
+def test_integrate_rounds_to_nearest_ties_up(shift, rng):
+    """v += round(acc / 2^shift), halves rounded up (towards +∞), negative accumulators too."""
     v = rng.integers(-1000, 1000, (2, 3, 4))
     acc = rng.integers(-10 ** 6, 10 ** 6, (2, 3, 4)).astype(np.int32)
-    want = v + np.floor(acc / 2 ** shift).astype(np.int64)
+    if shift:
+        acc[0, 0, :2] = [3 * 2 ** (shift - 1), -3 * 2 ** (shift - 1)]  # ±1.5 units: ties
+    want = v + np.floor(acc / 2 ** shift + 0.5).astype(np.int64)
     kernels.integrate(v, acc, shift)
     assert np.array_equal(v, want) and not acc.any()
+
+
+def test_integrate_int32_accumulator_near_its_limit_does_not_wrap():
+    v = np.zeros((1, 1, 2), np.int64)
+    acc = np.array([[[2 ** 31 - 1, -2 ** 31]]], np.int32)
+    kernels.integrate(v, acc, 4)
+    assert v.tolist() == [[[2 ** 27, -2 ** 27]]]
 
 
 def test_integrate_takes_a_channel_slice(rng):
@@ -212,7 +222,7 @@ def test_integrate_takes_a_channel_slice(rng):
     rest = acc.copy()
     v = np.zeros((2, 2, 3), np.int64)
     kernels.integrate(v, acc, 1, offset=2)
-    assert np.array_equal(v, rest[:, :, 2:5] >> 1)
+    assert np.array_equal(v, (rest[:, :, 2:5].astype(np.int64) + 1) >> 1)
     assert not acc[:, :, 2:5].any()
     assert np.array_equal(acc[:, :, :2], rest[:, :, :2]) and np.array_equal(acc[:, :, 5:],
                                                                             rest[:, :, 5:])

@@ -3,6 +3,7 @@ reference, checkpoints resume exactly, export writes a model neurosim simulates.
 data only (a few hundred images), no GPU, a few seconds."""
 
 import gzip
+import shutil
 import subprocess
 import sys
 
@@ -278,7 +279,9 @@ def test_compiled_surrogate_has_the_same_values(rng):
                                rtol=1e-12, atol=1e-12)
 
 
-def test_models_report_lists_models_and_compares_residual_sums(tmp_path, rng):
+def test_models_report_lists_models_and_their_accuracy_here(tmp_path, rng):
+    from conftest import REPO
+
     from neurosim.model.graph import Graph
     from neurosim.model.io import save_model
     from neurosim.train.report import write
@@ -286,18 +289,23 @@ def test_models_report_lists_models_and_compares_residual_sums(tmp_path, rng):
     for variant in ("sew", "sparse"):
         g = builders.small_resnet(variant, levels=4, seed=9)
         meta = {"architecture": f"{variant}-resnet18", "levels": 4, "width": 0.25, "epochs": 3,
-                "seed": 0, "dataset": "synthetic", "training_time_s": 7200.0,
-                "hardware": "CPU, 2 cores", "accuracy": {"float": 0.5, "quantised": 0.25}}
+                "seed": 0, "dataset": "CIFAR-10 (synthetic)", "training_time_s": 7200.0,
+                "hardware": "CPU, 2 cores", "accuracy": {"float": 0.5, "float_samples": 10000},
+                "fine_tuned_from": {"model": "parent"}}
         save_model(Graph(g.nodes, g.output, g.name, g.timesteps, meta), tmp_path / "m" / variant)
     images = tmp_path / "x.npz"
     np.savez(images, images=rng.integers(0, 256, (6, 3, 16, 16), dtype=np.uint8),
              labels=np.arange(6))
-    text = write(tmp_path / "m", tmp_path / "models.md", images, None).read_text()
-    assert "| sew | sew-resnet18 | synthetic | 4 | 1 | 0.25 |" in text
-    assert "50.00% (?) | 25.00% (?)" in text and "2.00 h" in text
-    assert "### sew vs sparse" in text and "6 CIFAR-10" in text
-    sums = [line for line in text.splitlines() if line.startswith("| sum")]
-    assert [s.split(" | ")[0] for s in sums] == ["| sum0", "| sum1"] * 2
+    for variant in ("sew", "sparse"):  # the profile runs read the model's own samples
+        shutil.copyfile(images, tmp_path / "m" / variant / "samples.npz")
+    text = write(tmp_path / "m", tmp_path / "models.md", images, None,
+                 hw_dir=REPO / "hw_configs", fidelity_samples=6).read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| sew |"))
+    assert "| sew-resnet18 | CIFAR-10 (synthetic) | 4 | 1 | 0.25 |" in row
+    assert "50.00% (10000)" in row and "2.00 h" in row and "| parent |" in row
+    assert row.endswith("(6) | test set |") and row.count("%") == 3  # export, and the two here
+    assert "## Fidelity: the integer network against the float model" in text
+    assert any(line.startswith("| sparse | loihi_14nm | 8/16/16 |") for line in text.splitlines())
 
 
 def test_bn_recalibration_is_the_plain_average_over_the_images(tiny):

@@ -1,4 +1,7 @@
-"""The ``neurosim`` command line: an explicit table of commands, one module per group.
+"""The neurosim command line: simulate multi-level spiking networks on event-driven hardware,
+count every memory access and operation, price them with a hardware profile.
+
+An explicit table of commands, one module per group:
 
     simulate, inspect      neurosim.cli.simulate
     profiles               neurosim.cli.hardware
@@ -33,8 +36,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def plain(doc: str) -> str:
+    """A docstring's first paragraph as a terminal shows it: one line, without
+    reStructuredText's literal markers."""
+    return " ".join(doc.split("\n\n")[0].split()).replace("``", "")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="neurosim", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="neurosim", description=plain(__doc__))
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS.values():

@@ -14,8 +14,9 @@ from .mapping import (CoreSpec, CoreWords, MappedNetwork, core_table, core_words
                       map_to_cores, weight_words_per_channel)
 from .network import (ADD_MODES, PIXEL_MAX, AddPoint, CompiledNetwork, Layer, Pool, Projection,
                       check_inputs, event_max_level)
+from .quantise import Calibration
 
-__all__ = ["ADD_MODES", "PIXEL_MAX", "AddPoint", "CompiledNetwork", "CoreSpec", "CoreWords",
-           "Layer", "MappedNetwork", "Pool", "Projection", "Widths", "check_inputs",
+__all__ = ["ADD_MODES", "PIXEL_MAX", "AddPoint", "Calibration", "CompiledNetwork", "CoreSpec",
+           "CoreWords", "Layer", "MappedNetwork", "Pool", "Projection", "Widths", "check_inputs",
            "compile_graph", "core_table", "core_words", "default_mapping", "event_max_level",
            "map_to_cores", "weight_words_per_channel"]

@@ -32,7 +32,7 @@ from ..model.graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, In
                            MaxPool2d, Neuron)
 from ..model.neurons import NeuronSpec, decay_multiplier
 from .network import ADD_MODES, PIXEL_MAX, AddPoint, CompiledNetwork, Layer, Pool, Projection
-from .quantise import Quantiser
+from .quantise import Calibration, Quantiser
 
 
 @dataclass(frozen=True)
@@ -273,16 +273,19 @@ LOWERING = {Input: _Lowering._input, Conv2d: _Lowering._conv2d, Linear: _Lowerin
 
 
 def compile_graph(graph: Graph, widths: Widths | None = None, integer: bool = True,
-                  add_mode: str = "forward", input_max: int = PIXEL_MAX) -> CompiledNetwork:
+                  add_mode: str = "forward", input_max: int = PIXEL_MAX,
+                  calibration: Calibration | None = None) -> CompiledNetwork:
     """Compile ``graph`` for the hardware: integer fixed point (default) or float64.
 
-    ``input_max`` bounds the integer input values (255 for 8-bit pixels); it only bounds the
-    readout's scale so that no logit can overflow.
+    ``input_max`` bounds the integer input values (255 for 8-bit pixels): the uncalibrated
+    readout's worst case and the accumulators' bounds use it. ``calibration`` (measured by
+    neurosim.calibration) sizes the potential words of readouts and of layers that carry state
+    (neurosim.compiler.quantise).
     """
     widths = widths or Widths()
     compiler = _Lowering(graph, add_mode)
     drafts = compiler.run()
-    quant = Quantiser(widths, graph.timesteps, graph.input.name, input_max)
+    quant = Quantiser(widths, graph.timesteps, graph.input.name, input_max, calibration)
     vlim = 2 ** (widths.potentials - 1)
     layers: list[Layer] = []
     for d in drafts:
@@ -316,4 +319,5 @@ def compile_graph(graph: Graph, widths: Widths | None = None, integer: bool = Tr
             quant.max_level[d.name] = layer.max_out_level
     return CompiledNetwork(graph.name, graph.input.name, graph.input.shape, graph.input.scale,
                            layers, graph.output, graph.timesteps, integer, add_mode, widths,
-                           compiler.adds, quant.report if integer else {})
+                           compiler.adds, quant.report if integer else {},
+                           calibration.describe() if integer and calibration else None)

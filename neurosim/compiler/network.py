@@ -141,7 +141,8 @@ class CompiledNetwork:
     add_mode: str
     widths: Widths
     adds: list[AddPoint] = field(default_factory=list)
-    quantisation: dict = field(default_factory=dict)
+    quantisation: dict = field(default_factory=dict)  # per layer: what the quantiser chose
+    calibration: dict | None = None  # the calibration that sized the potentials (describe())
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:

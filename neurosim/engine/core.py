@@ -4,7 +4,7 @@ Per frame (one timestep of one input) the core runs the hardware pipeline, one c
 
     receive    serve the pieces in the input FIFO channels until the barrier (kernels.noc)
     integrate  leak the potentials; accumulate the frame's events of every projection and add
-               the accumulator (⌊acc / 2^shift⌋)
+               the accumulator (acc / 2^shift rounded to nearest)
     fire       add the bias, saturate, emit levels, reset; pool the levels and gather the
                non-zero ones into events (one kernel)
     emit       count, record and keep the frame's events for the cores that receive them
@@ -71,7 +71,7 @@ class Synapses:
     (Σ|w| per output × the source's largest level) fits, else int64: exact either way. Weights
     are stored in the narrowest integer type that holds them (int16 for 16-bit words)."""
 
-    __slots__ = ("projection", "kind", "acc", "weight", "shift", "geometry", "c0", "_bounds",
+    __slots__ = ("projection", "kind", "acc", "weight", "shift", "half", "geometry", "c0", "_bounds",
                  "_counts")
 
     def __init__(self, p: Projection, layer: Layer, c0: int, c1: int, integer: bool,
@@ -79,6 +79,7 @@ class Synapses:
         self.projection = p
         self.kind = p.kind
         self.shift = int(p.shift)
+        self.half = kernels.half_of(self.shift)  # rounding to nearest before the shift
         self.c0 = c0
         if integer:
             per_output, wmax = _magnitudes(p, c0, c1)
@@ -364,7 +365,7 @@ class Core(Port):
 
     def integrate(self, frame: int) -> None:
         """Leak, then accumulate every projection's events of the frame and add the accumulator
-        (floor-shifted) to the potentials."""
+        (shifted, rounded to nearest) to the potentials."""
         spec = self.layer.spec
         run = self.run_state
         if self.leaks:
@@ -386,7 +387,7 @@ class Core(Port):
                         visits += v
                         levels += lv
                 if self.integer:
-                    self.add(self.v, s.acc, s.shift, 0)
+                    self.add(self.v, s.acc, s.shift, s.half, 0)
                 else:
                     self.add(self.v, s.acc, 0)
             tally = raw[j]

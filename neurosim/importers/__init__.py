@@ -8,7 +8,8 @@ The nir package is imported only when a NIR function runs.
 """
 
 from .nir_export import export_nir
-from .nir_import import NirImportWarning, import_nir
+from .nir_import import NirImportWarning, NirOverride, import_nir
 from .sidecar import SideCar, load_sidecar
 
-__all__ = ["import_nir", "export_nir", "NirImportWarning", "SideCar", "load_sidecar"]
+__all__ = ["import_nir", "export_nir", "NirImportWarning", "NirOverride", "SideCar",
+           "load_sidecar"]

@@ -48,12 +48,20 @@ class Dialect:
     if_uses_dt: bool = True  # IF: v ← v + dt·r·I (False: v ← v + r·I, Norse)
     tau_times_dt: bool = False  # the exporter writes dt·τ for τ (Norse 1.1)
     norm_input: tuple[str, ...] = ()  # node types whose input is scaled by (1 − α) by default
+    reset_why: str = ""  # why its default reset is what it is (import overrides quote it)
+    levels_why: str = ""  # likewise for its default levels
 
 
 DIALECTS = {
-    "neurosim": Dialect("neurosim", 1.0, False, "subtract", 1),
-    "snntorch": Dialect("snntorch", 1e-4, False, "subtract", 1, subtract_after_leak=True),
-    "sinabs": Dialect("sinabs", 1.0, True, "subtract", 255, norm_input=("LIF",)),
+    "neurosim": Dialect("neurosim", 1.0, False, "subtract", 1,
+                        reset_why="neurosim's default soft reset"),
+    "snntorch": Dialect("snntorch", 1e-4, False, "subtract", 1, subtract_after_leak=True,
+                        reset_why="snnTorch's default reset_mechanism='subtract', which its "
+                                  "exporter writes as v_reset = 0"),
+    "sinabs": Dialect("sinabs", 1.0, True, "subtract", 255, norm_input=("LIF",),
+                      reset_why="Sinabs' IAF and LIF subtract the threshold (MembraneSubtract)",
+                      levels_why="Sinabs' MultiSpike emits as many spikes as v holds "
+                                 "thresholds; neurosim caps it at 255"),
     "spikingjelly": Dialect("spikingjelly", 1e-4, False, "zero", 1),
     "norse": Dialect("norse", 1e-3, False, "zero", 1, if_uses_dt=False, tau_times_dt=True),
 }

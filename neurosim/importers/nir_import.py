@@ -71,24 +71,45 @@ class NirImportWarning(UserWarning):
     """An assumption the importer made (a default it had to use): printed by the CLI."""
 
 
+class NirOverride(NirImportWarning):
+    """A place where the dialect or the side-car overrides what the file says (recorded in
+    ``graph.meta["import"]["overrides"]`` as ``node: field: file says X, using Y (because …)``)."""
+
+
+def sidecar_beside(path) -> Path | None:
+    """The side-car named like the .nir file beside it (FILE.yaml), if there is one."""
+    beside = Path(path).with_suffix(".yaml")
+    return beside if beside.is_file() else None
+
+
 def import_nir(source, sidecar=None, dialect: str | None = None) -> Graph:
     """A neurosim Graph from a NIR file (or an in-memory ``nir.NIRGraph``).
 
-    sidecar: a side-car path or a parsed SideCar (see neurosim.importers.sidecar).
+    sidecar: a side-car path or a parsed SideCar (see neurosim.importers.sidecar); None uses
+    the side-car named like the file beside it (and says so), False none.
     dialect: the framework that wrote the file, when no side-car names it.
     """
     nir = require_nir()
+    found = None
     if isinstance(source, (str, Path)):
         graph, version = read_nir(source)
         where = str(source)
+        if sidecar is None:
+            sidecar = found = sidecar_beside(source)
     elif isinstance(source, nir.NIRGraph):
         graph, version, where = source, getattr(nir, "version", "unknown"), "<NIRGraph>"
     else:
         raise ConversionError(f"expected a .nir path or a nir.NIRGraph, got "
                               f"{type(source).__name__}", "import_nir", "source")
+    if sidecar is False:
+        sidecar = None
     if sidecar is not None and not isinstance(sidecar, SideCar):
         sidecar = load_sidecar(sidecar)
-    return Importer(graph, where, version, sidecar, dialect).run()
+    importer = Importer(graph, where, version, sidecar, dialect)
+    if found is not None:
+        importer.note(f"using the side-car {found} found beside the file (pass --no-sidecar, "
+                      "or sidecar=False, to import without it)")
+    return importer.run()
 
 
 class Importer(SynapseNodes, NeuronNodes):
@@ -118,12 +139,19 @@ class Importer(SynapseNodes, NeuronNodes):
         self.names: set[str] = set(self.nodes)
         self.values: dict[str, Value] = {}
         self.defaulted: dict[str, list[str]] = {}
+        self.overrides: list[str] = []
+        self.fired: list[str] = []  # neuron nodes, for the one threshold-rule line
 
     # --- bookkeeping ------------------------------------------------------------------------
 
     def note(self, message: str) -> None:
         self.notes.append(message)
         warnings.warn(f"{self.where}: {message}", NirImportWarning, stacklevel=4)
+
+    def override(self, node: str, field: str, says: str, using: str, because: str) -> None:
+        line = f"{node}: {field}: file says {says}, using {using} (because {because})"
+        self.overrides.append(line)
+        warnings.warn(f"{self.where}: {line}", NirOverride, stacklevel=4)
 
     def fail(self, message: str, node: str | None = None):
         if self.car.input_shape and self.car.path:  # a shape clash may be the side-car's doing
@@ -220,6 +248,7 @@ class Importer(SynapseNodes, NeuronNodes):
                           name)
             self.values[name] = value
         output = self._output_value(self.values[self.top_output])
+        self._graph_overrides()
         if self.defaulted:
             parts = "; ".join(f"{k} for {', '.join(v)}" for k, v in self.defaulted.items())
             self.note(f"{self.dialect.name} dialect defaults used (not declared in a side-car): "
@@ -229,7 +258,8 @@ class Importer(SynapseNodes, NeuronNodes):
         meta = dict(self.car.provenance)
         meta["import"] = {"format": "NIR", "file": self.where, "nir_version": self.version,
                           "dialect": self.dialect.name, "dt": self.dt,
-                          "sidecar": self.car.path, "notes": list(self.notes)}
+                          "sidecar": self.car.path, "notes": list(self.notes),
+                          "overrides": list(self.overrides)}
         name = self.car.name or (Path(self.where).stem if self.where != "<NIRGraph>" else "nir")
         try:
             graph = Graph(self.ir, output, name, self.timesteps, meta)
@@ -237,6 +267,18 @@ class Importer(SynapseNodes, NeuronNodes):
             self.fail(f"the imported graph is invalid: {err}")
         self._check_runs(graph)
         return graph
+
+    def _graph_overrides(self) -> None:
+        """What applies to every neuron: the time step, and the fire rule on equality."""
+        if not self.fired:
+            return
+        nodes = ", ".join(self.fired[:6]) + (", …" if len(self.fired) > 6 else "")
+        self.override(nodes, "dt", "nothing (NIR's neurons are continuous-time)",
+                      f"dt = {self.dt:g}", f"the side-car {self.car.path} declares dt"
+                      if self.car.dt else f"the {self.dialect.name} dialect's time step")
+        self.override(nodes, "threshold", "fire when v > v_threshold (NIR)",
+                      "v ≥ v_threshold", "neurosim fires on equality, z = ⌊v/θ⌋; the two "
+                      "differ only where a potential lands exactly on a threshold")
 
     def _check_runs(self, graph: Graph) -> None:
         from ..compiler import compile_graph
@@ -317,6 +359,8 @@ class Importer(SynapseNodes, NeuronNodes):
         if self.car.input_shape and declared != shape:
             self.note(f"input {name!r}: the side-car's input_shape {list(shape)} replaces the "
                       f"declared {list(declared)}")
+            self.override(name, "input_shape", str(list(declared)), str(list(shape)),
+                          f"the side-car {self.car.path} declares input_shape")
         if len(shape) == 2:
             ir_shape = (shape[0], 1, shape[1])
         elif len(shape) in (1, 3):

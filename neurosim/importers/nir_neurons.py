@@ -40,19 +40,63 @@ class NeuronNodes:
         gain = self._per_channel(d.gain, value.shape, "input gain", name)
         leak = self._per_channel(d.leak, value.shape, "leak", name)
         incoming = np.ones_like(gain) if value.scale is None else value.scale
+        self._parameter_overrides(name, node, kind, gain)
         if settings.neuron is not None:
             spec, out_scale = self._exact_neuron(name, kind, settings.neuron, theta, decay, gain,
                                                  leak)
             gamma, beta = incoming, np.zeros_like(gain)
+            because = f"the side-car {self.car.path} declares the neuron spec"
         else:
             spec = self._spec(name, kind, settings, d, theta, decay)
             gamma, beta, out_scale = gain * incoming / theta, leak / theta, None
+            because = None
+        self._neuron_overrides(name, kind, spec, d, settings, because)
         source = value.source
         if np.any(gamma != 1) or np.any(beta != 0):
             source = self.fresh(f"{name}.in")
             self._bn(source, value.source, gamma, beta)
         self.emit(Neuron(name, input=source, spec=spec))
         return Value(name, "stream", value.shape, value.ir_shape, out_scale)
+
+    def _neuron_overrides(self, name, kind, spec, d, settings, because) -> None:
+        """Say where the levels and the reset differ from what the file says (NIR: binary
+        spikes, a hard reset to v_reset), and why."""
+        if kind == "Threshold":
+            return
+        d_name = f"the {self.dialect.name} dialect"
+        if spec.levels != 1:
+            self.override(name, "levels", "binary spikes (NIR)", f"N={spec.levels}",
+                          because or (f"the side-car {self.car.path} declares levels: "
+                                      f"{settings.levels}" if settings.levels else
+                                      f"{d_name}: {self.dialect.levels_why or 'its default'}"))
+        if spec.reset == "subtract":
+            v_reset = np.asarray(d.v_reset, np.float64)
+            says = (f"v_reset = {float(v_reset.ravel()[0]):g}" if np.ptp(v_reset) == 0 else
+                    "per-neuron v_reset") + " (NIR: a hard reset)"
+            self.override(name, "reset", says, "subtract (soft reset v ← v − z·θ)",
+                          because or (f"the side-car {self.car.path} declares reset: subtract"
+                                      if settings.reset else
+                                      f"{d_name}: {self.dialect.reset_why or 'its default'}"))
+        self.fired.append(name)
+
+    def _parameter_overrides(self, name, node, kind, gain) -> None:
+        """Say where the dialect reads a parameter otherwise than NIR's equations do: Norse's
+        τ written as dt·τ, Sinabs' input normalised by (1 − α)."""
+        if self.dialect.tau_times_dt and kind in ("LIF", "LI", "CubaLIF", "CubaLI"):
+            key = "tau" if hasattr(node, "tau") else "tau_mem"
+            tau = np.asarray(getattr(node, key), np.float64).ravel()
+            self.override(name, key, f"{tau[0]:g}", f"{tau[0] / self.dt:g} (÷ dt = {self.dt:g})",
+                          f"the {self.dialect.name} dialect: its exporter writes dt·τ for τ, "
+                          "norse#411")
+        if kind in ("LIF", "LI") and self.dialect.exact_decay:
+            declared = self.car.node(name).norm_input
+            if declared or (declared is None and kind in self.dialect.norm_input):
+                r = np.asarray(node.r, np.float64).ravel()
+                self.override(name, "r", f"{r[0]:g}", f"(1 − α)·r = "
+                              f"{float(np.ravel(gain)[0]):.6g}",
+                              f"the side-car {self.car.path} declares norm_input: true"
+                              if declared else "the sinabs dialect: Sinabs' LIF normalises its "
+                              "input by (1 − α) by default (norm_input=True)")
 
     def _norm_input(self, name, kind) -> bool | None:
         declared = self.car.node(name).norm_input

@@ -23,7 +23,7 @@ from . import noc
 from .jit import JIT
 from .neurons import (MODES, POOLS, _count_nonzero, _fire, _fire_emit, _gather,
                       _integrate_float, _integrate_int, _leak_float, _leak_int, _pool, fire,
-                      fire_emit, gather, integrate, leak, pool, theta_shift)
+                      fire_emit, gather, half_of, integrate, leak, pool, theta_shift)
 from .synapses import (_conv_scatter, _identity_scatter, _linear_scatter, _prefix_taps,
                        conv_reach, conv_scatter, conv_taps, identity_scatter, linear_scatter,
                        prefix_taps)
@@ -31,5 +31,6 @@ from .synapses import (_conv_scatter, _identity_scatter, _linear_scatter, _prefi
 __all__ = ["JIT", "MODES", "POOLS", "_conv_scatter", "_count_nonzero", "_fire", "_fire_emit",
            "_gather", "_identity_scatter", "_integrate_float", "_integrate_int", "_leak_float",
            "_leak_int", "_linear_scatter", "_pool", "_prefix_taps", "conv_reach", "conv_scatter",
-           "conv_taps", "fire", "fire_emit", "gather", "identity_scatter", "integrate", "leak",
+           "conv_taps", "fire", "fire_emit", "gather", "half_of", "identity_scatter", "integrate",
+           "leak",
            "linear_scatter", "noc", "pool", "prefix_taps", "theta_shift"]

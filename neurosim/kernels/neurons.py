@@ -39,14 +39,14 @@ def leak(v, kind: str, decay, stateless: bool, integer: bool) -> None:
 
 
 @njit(**JIT)
-def _integrate_int(v, acc, shift, offset):
+def _integrate_int(v, acc, shift, half, offset):
     h, w, c = v.shape
     for i in range(h):
         for j in range(w):
             vr = v[i, j]
             ar = acc[i, j]
             for k in range(c):
-                vr[k] += ar[offset + k] >> shift
+                vr[k] += (ar[offset + k] + half) >> shift
                 ar[offset + k] = 0
 
 
@@ -62,8 +62,14 @@ def _integrate_float(v, acc, offset):
                 ar[offset + k] = 0
 
 
+def half_of(shift: int) -> np.int64:
+    """What rounding to nearest adds before a right shift by ``shift``: 2^(shift−1), 0 for 0."""
+    return np.int64((1 << int(shift)) >> 1)
+
+
 def integrate(v, acc, shift: int, offset: int = 0) -> None:
-    """v += ⌊acc / 2^shift⌋ (floor, as an arithmetic shift), then clear what was taken.
+    """v += ⌊(acc + 2^(shift−1)) / 2^shift⌋ (round to nearest, ties up: an add and an
+    arithmetic shift; reference.step_layer is its twin), then clear what was taken.
 
     ``acc`` (H, W, C_acc) may hold more channels than ``v`` (H, W, C): v takes channels
     [offset, offset + C) (a core's part of an accumulator shared by a split layer)."""
@@ -71,7 +77,7 @@ def integrate(v, acc, shift: int, offset: int = 0) -> None:
            and 0 <= offset and offset + v.shape[2] <= acc.shape[2], "acc",
            f"potentials {v.shape} do not fit accumulator {acc.shape} at channel {offset}")
     if np.issubdtype(v.dtype, np.integer):
-        _integrate_int(v, acc, shift, offset)
+        _integrate_int(v, acc, shift, half_of(shift), offset)
     else:
         _check(shift == 0, "shift", "a float accumulator takes no shift")
         _integrate_float(v, acc, offset)

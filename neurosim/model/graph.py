@@ -11,7 +11,7 @@ Node types follow NIR's habit of one small dataclass each. Array fields carry a 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -436,6 +436,12 @@ class Graph:
             if isinstance(node, Neuron) and (include_barriers or not node.spec.barrier):
                 node = Neuron(node.name, input=node.input, spec=node.spec.with_levels(levels))
             nodes.append(node)
+        return Graph(nodes, self.output, self.name, self.timesteps, self.meta)
+
+    def with_input_scale(self, scale: float) -> "Graph":
+        """A copy whose integer input unit is worth ``scale`` (a file of float inputs)."""
+        nodes = [replace(n, scale=float(scale)) if isinstance(n, Input) else n
+                 for n in self.nodes]
         return Graph(nodes, self.output, self.name, self.timesteps, self.meta)
 
     def with_timesteps(self, timesteps: int) -> "Graph":

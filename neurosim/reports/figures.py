@@ -54,6 +54,15 @@ def energy_unit(max_nj: float) -> tuple[float, str]:
     return 1.0, "nJ"
 
 
+def layer_energy_unit(run: Run) -> tuple[float, str]:
+    """The unit of energy_by_layer's axis (its caption says the same)."""
+    rows = run.spiking_rows
+    cols = [c for c in run.energy_columns() if c != "energy_total_pj"]
+    if not cols or rows.empty:
+        return 1.0, "nJ"
+    return energy_unit(float(rows[cols].sum(axis=1).max()) / run.samples / 1000.0)
+
+
 def _figure(width: float, height: float, rows: int = 1, sharex: bool = False):
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(width, height), layout="constrained")
@@ -69,7 +78,7 @@ def _title(run: Run) -> str:
 
 
 def energy_by_layer(run: Run, stem: Path) -> list[Path]:
-    """Energy per category stacked per layer, nJ per inference."""
+    """Energy per category stacked per layer, per inference (in layer_energy_unit)."""
     cols = [c for c in run.energy_columns() if c != "energy_total_pj"]
     if not cols:
         return []
@@ -78,7 +87,7 @@ def energy_by_layer(run: Run, stem: Path) -> list[Path]:
         fig, (ax,) = _figure(max(6.0, 0.45 * len(rows) + 2), 4.2)
         x = np.arange(len(rows))
         bottom = np.zeros(len(rows))
-        divisor, unit = energy_unit(float(rows[cols].sum(axis=1).max()) / run.samples / 1000.0)
+        divisor, unit = layer_energy_unit(run)
         for col in cols:
             label = energy_label(col)
             values = rows[col].to_numpy(float) / run.samples / 1000.0 / divisor

@@ -70,6 +70,18 @@ def percent(value, missing: str = "–", signed: bool = False) -> str:
     return f"{100 * value:+.1f}%" if signed else f"{100 * value:.1f}%"
 
 
+def share(value, missing: str = "–") -> str:
+    """A small fraction as a percentage that stays readable: 0%, 0.012%, 1.94%, 15.9%."""
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return missing
+    pct = 100 * float(value)
+    if pct == 0 or abs(pct) >= 10:
+        return f"{pct:.1f}%" if pct else "0%"
+    if abs(pct) >= 0.1:
+        return f"{pct:.2f}%"
+    return f"{pct:.2g}%"
+
+
 def printed(text, latex_style: bool = False) -> str:
     """A number as a paper printed it ('27.8·10^2', '-', '130,000'), in our notation's glyphs."""
     text = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text)

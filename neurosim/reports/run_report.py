@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import figures
+from . import figures, numbers
 from . import html as page
 from .runs import Run
-from .tables import COUNT, PERCENT, TEXT, Table, energy_table, layer_table, totals
+from .tables import (COUNT, PERCENT, RATIO, SHARE, SIGNED, TEXT, Table, energy_table,
+                     layer_table, totals)
 
 FIGURES = "figures"
 
@@ -189,6 +190,86 @@ def graded_note(run: Run) -> str:
             f"and the profile's level policy prices each accumulate.")
 
 
+def fidelity_text(run: Run) -> str | None:
+    """The fidelity section's sentence: how far the integer network strays from the float."""
+    f = run.summary.get("fidelity")
+    if not f:
+        return None
+    events = f["events_per_sample"]
+    parts = [f"On these {f['samples']} inputs, {numbers.share(f['share_differing'])} of the "
+             f"neuron levels (every layer, before pooling, over samples × timesteps) differ "
+             f"between the integer network and the float model (largest |Δz| "
+             f"{f['max_abs_dz']}); predictions agree on {f['predictions_agree']} of "
+             f"{f['samples']}; accuracy {_pct(f['accuracy'])} (fixed point) against "
+             f"{_pct(f['float_accuracy'])} (float)."]
+    change = events["change"]
+    parts.append(f"Quantisation changes the events by "
+                 f"{'n/a' if change is None else numbers.percent(change, signed=True)} "
+                 f"({events['float']:,.0f} → {events['integer']:,.0f} per inference)")
+    energy = f.get("energy_nj")
+    if energy:
+        ec = "n/a" if energy["change"] is None else numbers.percent(energy["change"], signed=True)
+        parts[-1] += (f" and the energy by {ec} ({energy['float']:,.1f} → "
+                      f"{energy['integer']:,.1f} nJ)")
+    parts[-1] += "."
+    return " ".join(parts)
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def fidelity_table(run: Run) -> Table | None:
+    """fidelity.csv as a report table: per neuron layer, per inference."""
+    if run.fidelity is None:
+        return None
+    f, s = run.fidelity, run.samples
+    frame = pd.DataFrame({"layer": f.layer, "levels differing": f.share_differing,
+                          "max |Δz|": f.max_abs_dz, "events (float)": f.events_float / s,
+                          "events (fixed point)": f.events_integer / s,
+                          "Δ events": f.events_change if "events_change" in f else None})
+    formats = {"layer": TEXT, "levels differing": SHARE, "max |Δz|": COUNT,
+               "events (float)": COUNT, "events (fixed point)": COUNT, "Δ events": SIGNED}
+    if "energy_change" in f.columns:
+        frame["Δ energy"] = f.energy_change
+        formats["Δ energy"] = SIGNED
+    return Table("Fidelity: the integer network against the float model, per neuron layer",
+                 frame, formats, ["Levels differing: share of neuron positions (before "
+                                  "pooling, over samples × timesteps) whose level differs; "
+                                  "events per inference; Δ: fixed point against float."])
+
+
+def fixed_point_table(run: Run) -> Table | None:
+    """The quantiser's choices per layer (summary.json's quantisation)."""
+    q = run.summary.get("quantisation") or {}
+    if not q:
+        return None
+    frame = pd.DataFrame({
+        "layer": list(q),
+        "threshold θ_q": [v.get("threshold") if v.get("mode") == "spiking" else None
+                          for v in q.values()],
+        "unit (float)": [v.get("unit") for v in q.values()],
+        "shifts": [",".join(map(str, v.get("shifts", []))) for v in q.values()],
+        "weight fill": [v.get("weight_fill") for v in q.values()],
+        "range": [v.get("range") for v in q.values()],
+        "range from": [v.get("range_from", "") for v in q.values()],
+        "limited by": [v.get("limited_by", "") for v in q.values()]})
+    cal = (run.summary.get("settings") or {}).get("calibration")
+    widths = (run.summary.get("settings") or {}).get("widths") or {}
+    notes = [f"Words: weights {widths.get('weights')}, biases {widths.get('biases')}, "
+             f"potentials {widths.get('potentials')} bits. θ_q: the level step in potential "
+             "units; unit: the float value of one potential unit; range: what the potential "
+             "word holds, in level steps θ (a readout's in float units); weight fill: the "
+             "largest weight over the largest word value (docs/design.md §3.5).",
+             f"Calibrated on {cal['samples']} inputs of {cal['source']}." if cal else
+             "Not calibrated: readouts sized by their worst case, layers that carry state by "
+             "headroom·N·θ."]
+    return Table("Fixed point per layer", frame,
+                 {"layer": TEXT, "threshold θ_q": COUNT, "unit (float)": RATIO, "shifts": TEXT,
+                  "weight fill": RATIO, "range": RATIO, "range from": TEXT, "limited by": TEXT},
+                 notes)
+
+
 def build(run: Run, out: Path) -> list[Path]:
     """Write the report of ``run`` into directory ``out``; returns the files written."""
     out = Path(out)
@@ -198,16 +279,19 @@ def build(run: Run, out: Path) -> list[Path]:
     layers = layer_table(run)
     metrics = metrics_table(run)
     synops = synops_table(run)
+    fidelity, fixed = fidelity_table(run), fixed_point_table(run)
     tables = [("energy_breakdown", energy), ("layer_table", layers), ("metrics", metrics),
-              ("synops_by_layer", synops)]
+              ("synops_by_layer", synops), ("fidelity_by_layer", fidelity),
+              ("fixed_point", fixed)]
     for stem, t in tables:
         if t is not None:
             written += t.write(out, stem)
     figs = run_figures(run, out / FIGURES)
     written += [p for _, paths in figs for p in paths]
-    md = markdown(run, energy, layers, metrics, synops, figs, out)
+    md = markdown(run, energy, layers, metrics, synops, figs, out, fidelity, fixed)
     (out / "report.md").write_text(md)
-    (out / "report.html").write_text(html_page(run, energy, layers, metrics, synops, figs))
+    (out / "report.html").write_text(html_page(run, energy, layers, metrics, synops, figs,
+                                               fidelity, fixed))
     written += [out / "report.md", out / "report.html"]
     return written
 
@@ -217,7 +301,8 @@ def run_figures(run: Run, folder: Path) -> list[tuple[str, list[Path]]]:
     figs = []
     paths = figures.energy_by_layer(run, folder / "energy_by_layer")
     if paths:
-        figs.append(("Energy per layer, stacked by category (nJ per inference)", paths))
+        unit = figures.layer_energy_unit(run)[1]
+        figs.append((f"Energy per layer, stacked by category ({unit} per inference)", paths))
     figs.append(("Events sent per layer and inference (Figure 10 style)",
                  figures.events_by_layer([run], folder / "events_by_layer")))
     paths = figures.figure10([run], folder / "figure10")
@@ -234,14 +319,29 @@ def run_figures(run: Run, folder: Path) -> list[tuple[str, list[Path]]]:
     return figs
 
 
-def markdown(run: Run, energy, layers, metrics, synops, figs, out: Path) -> str:
+def totals_text(run: Run) -> str:
+    """Per-inference totals, the paper's activity measure first."""
+    t = totals(run)
+    return (f"Per inference: {t['events_transferred']:,.0f} events transferred (the paper's "
+            f"measure, §6.4), "
+            f"{t['events']:,.0f} events emitted by neuron layers, {t['synapse_visits']:,.0f} "
+            f"synapse visits ({t['synapse_visits_analytic']:,.0f} by the paper's analytic "
+            "formula)" + (f", {t['energy_nj']:,.1f} nJ in total." if "energy_nj" in t else "."))
+
+
+def markdown(run: Run, energy, layers, metrics, synops, figs, out: Path, fidelity=None,
+             fixed=None) -> str:
     lines = [f"# neurosim report: {run.name}", ""]
     lines += [f"- **{k}**: {v}" for k, v in provenance(run).items()]
-    t = totals(run)
-    lines += ["", f"Per inference: {t['events']:,.0f} events, {t['synapse_visits']:,.0f} synapse "
-                  f"visits ({t['synapse_visits_analytic']:,.0f} by the paper's analytic formula)"
-                  + (f", {t['energy_nj']:,.1f} nJ in total." if "energy_nj" in t else ".")]
+    lines += ["", totals_text(run)]
     lines += [f"- **{k}**: {v}" for k, v in chip_lines(run).items()]
+    lines += ["", "## Fidelity to the float model", ""]
+    text = fidelity_text(run)
+    lines += [text or "No float comparison in this run (`neurosim simulate --no-float`).", ""]
+    if fidelity is not None:
+        lines += [fidelity.to_markdown()]
+    if fixed is not None:
+        lines += [fixed.to_markdown()]
     lines += ["", "## Energy breakdown", ""]
     if energy is None:
         lines += ["No energy.csv: this run had no hardware profile (`neurosim simulate MODEL "
@@ -259,10 +359,18 @@ def markdown(run: Run, energy, layers, metrics, synops, figs, out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def html_page(run: Run, energy, layers, metrics, synops, figs) -> str:
+def html_page(run: Run, energy, layers, metrics, synops, figs, fidelity=None,
+              fixed=None) -> str:
     p = page.Page(f"neurosim report: {run.name}")
     head = p.section("")
     head.append(page.meta({**provenance(run), **chip_lines(run)}))
+    head.append(page.paragraph(totals_text(run)))
+    sec = p.section("Fidelity to the float model")
+    sec.append(page.paragraph(fidelity_text(run) or "No float comparison in this run "
+                              "(neurosim simulate --no-float)."))
+    for t in (fidelity, fixed):
+        if t is not None:
+            sec.append(page.table(t))
     sec = p.section("Energy breakdown (the paper's Table 3 layout)")
     sec.append(page.table(energy) if energy is not None else page.paragraph(
         "No energy.csv: this run had no hardware profile."))

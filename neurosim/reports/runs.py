@@ -1,7 +1,8 @@
 """Read a simulation's output directory (docs/outputs.md) back into tables.
 
 A run directory holds summary.json, layers.csv and timesteps.csv, plus energy.csv with a hardware
-profile, and levels.csv / metrics.json when ``neurosim simulate --out`` recorded levels. Everything
+profile, fidelity.csv with the float comparison, and levels.csv / metrics.json when ``neurosim
+simulate --out`` recorded levels. Everything
 a report shows comes from these files, so a report can be rebuilt from a run without re-running it.
 """
 
@@ -22,6 +23,7 @@ LAYERS = "layers.csv"
 ENERGY = "energy.csv"
 LEVELS = "levels.csv"
 METRICS = "metrics.json"
+FIDELITY = "fidelity.csv"
 CORES = "cores.csv"
 
 # Columns every layers.csv has (docs/outputs.md); energy columns are added with a profile.
@@ -30,6 +32,8 @@ LAYER_COLUMNS = ("layer", "kind", "samples", "timesteps", "levels", "neurons", "
                  "weight_reads", "potential_reads", "potential_writes", "bias_reads",
                  "fifo_reads", "fifo_writes", "acc_ops", "mac_ops", "addr_ops")
 LEVEL_COLUMNS = ("layer", "kind", "level", "count")
+FIDELITY_COLUMNS = ("layer", "positions", "differing", "share_differing", "max_abs_dz",
+                    "events_integer", "events_float")
 SUM_NAME = re.compile(r"^(add|sum)(\d+)$")
 REQUIRED_ENERGY_ROWS = ("Potentials", "Weights", "Bias", "In/Out", "Memory total",
                         "Synaptic ops", "Addressing", "Total")
@@ -47,6 +51,7 @@ class Run:
     metrics: dict | None = None  # metrics.json: NeuroBench-compatible and graded-aware metrics
     label: str = ""
     cores: pd.DataFrame | None = None  # cores.csv (event engine): per-core cycles and counts
+    fidelity: pd.DataFrame | None = None  # fidelity.csv: float vs integer per neuron layer
 
     @property
     def samples(self) -> int:
@@ -195,6 +200,16 @@ def read_metrics(path: Path) -> dict:
     return data
 
 
+def read_fidelity(path: Path) -> pd.DataFrame:
+    df = _read_csv(path)
+    _require(df, FIDELITY_COLUMNS, path)
+    for col in FIDELITY_COLUMNS[1:]:
+        if not pd.api.types.is_numeric_dtype(df[col]) or df[col].isna().any():
+            raise InputError("expected numbers in every row", str(path), col)
+    df["layer"] = df.layer.astype(str)
+    return df
+
+
 def load_run(path, label: str = "") -> Run:
     """Read and check a run directory; errors name the file and the field."""
     path = Path(path)
@@ -206,8 +221,9 @@ def load_run(path, label: str = "") -> Run:
     energy = read_energy(path / ENERGY) if (path / ENERGY).is_file() else None
     levels = read_levels(path / LEVELS) if (path / LEVELS).is_file() else None
     metrics = read_metrics(path / METRICS) if (path / METRICS).is_file() else None
+    fidelity = read_fidelity(path / FIDELITY) if (path / FIDELITY).is_file() else None
     if not np.all(layers.samples == summary["samples"]):
         raise InputError(f"samples column disagrees with summary.json ({summary['samples']})",
                          str(path / LAYERS), "samples")
     cores = _read_csv(path / CORES) if (path / CORES).is_file() else None
-    return Run(path, summary, layers, energy, levels, metrics, label, cores)
+    return Run(path, summary, layers, energy, levels, metrics, label, cores, fidelity)

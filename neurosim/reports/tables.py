@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..counters import paper_sum_points
 from . import numbers
 from .runs import Run
 
@@ -42,7 +43,7 @@ ENERGY_LABELS = {
     "energy_total_pj": "Total",
 }
 TEXT, ENERGY, COUNT, PERCENT = "text", "energy", "count", "percent"
-RATIO, SIGNED = "ratio", "signed"
+RATIO, SIGNED, SHARE = "ratio", "signed", "share"
 PRINTED = "printed"  # a number as a paper prints it, '27.8·10^2': kept digit for digit
 
 
@@ -84,6 +85,8 @@ class Table:
             return numbers.percent(value, "--" if style == "latex" else "–")
         if kind == SIGNED:
             return numbers.percent(value, "--" if style == "latex" else "–", signed=True)
+        if kind == SHARE:
+            return numbers.share(value, "--" if style == "latex" else "–")
         if kind == RATIO:
             if value is None or pd.isna(value):
                 return "--" if style == "latex" else "–"
@@ -238,15 +241,6 @@ def layer_table(run: Run) -> Table:
              "forward-mode residual sums: their events are those of their member layers reaching "
              "the consumer, so network totals leave them out."]
     return Table("Per-layer activity and energy (per inference)", frame, formats, notes)
-
-
-def paper_sum_points(layers: pd.DataFrame) -> pd.Series:
-    """Mask of forward-mode sum rows that are the paper's summation points (SEW's sum{i}).
-
-    Sparse-ResNet's add{i} rows precede a barrier neuron (its sum{i} layer), so they are not
-    points where events move on to the next layer.
-    """
-    return (layers.kind == "add") & layers.layer.str.fullmatch(r"sum\d+")
 
 
 def totals(run: Run) -> dict:

@@ -28,7 +28,10 @@ from ..hardware import Profile
 from ..outputs import atomic_dir, write_json
 from ..shards import Job, build_network, manifest_sha256
 
-COPIED = ("timesteps.csv", "metrics.json", "levels.csv", "links.csv")  # the same under any price
+# the same under any price (fidelity.csv's energy columns are priced again, its others kept)
+COPIED = ("timesteps.csv", "metrics.json", "levels.csv", "fidelity_timesteps.csv", "outputs.npz",
+          "links.csv")
+FIDELITY, FLOAT_STEPS = "fidelity.csv", "fidelity_timesteps.csv"
 NON_FINITE_NOTE = "non-finite values"  # write_json's note: made again when the summary is written
 
 
@@ -104,6 +107,9 @@ def reprice(run, hw: Profile, out, force: bool = False, model=None) -> Path:
     energy = estimate(counts, net, hw, latency_s=timing.get("seconds_per_inference",
                                                             timing.get("latency_s")),
                       traffic=traffic)
+    fidelity = None
+    if (run / FIDELITY).is_file() and "fidelity" in summary:
+        fidelity = _repriced_fidelity(run, summary, net, hw, energy, timing, str(run))
     old_width = (summary.get("energy") or {}).get("width_notes", [])
     notes = [n for n in summary.get("notes", [])
              if n not in old_width and not n.startswith(NON_FINITE_NOTE)]
@@ -132,9 +138,30 @@ def reprice(run, hw: Profile, out, force: bool = False, model=None) -> Path:
         table = noc.add_columns(counts.table(), traffic)
         energy.add_columns(table).to_csv(tmp / "layers.csv", index=False)
         energy.write(tmp)
+        if fidelity is not None:
+            fidelity.to_csv(tmp / FIDELITY, index=False)
         write_json(tmp / "summary.json", summary, note_key="notes")
         if (run / "report.md").is_file():
             from ..reports.run_report import build
             from ..reports.runs import load_run
             build(load_run(tmp), tmp)
     return Path(out)
+
+
+def _repriced_fidelity(run: Path, summary: dict, net, hw: Profile, energy, timing: dict,
+                       where: str) -> pd.DataFrame:
+    """fidelity.csv and summary.json's ``fidelity`` with the float network's counts
+    (fidelity_timesteps.csv) priced under ``hw``; the levels and events stay as stored."""
+    from ..fidelity import repriced
+
+    table = pd.read_csv(run / FIDELITY)
+    float_energy = None
+    if (run / FLOAT_STEPS).is_file() and not noc.needs_levels(net, hw.noc, hw.spike_bits):
+        steps = pd.read_csv(run / FLOAT_STEPS)
+        fcounts = counts_of(net, steps, int(summary["samples"]), int(summary["timesteps"]),
+                            where)
+        float_energy = estimate(fcounts, net, hw, latency_s=timing.get(
+            "seconds_per_inference", timing.get("latency_s")))
+    summary["fidelity"] = dict(summary["fidelity"])
+    repriced(table, summary["fidelity"], energy, float_energy)
+    return table
