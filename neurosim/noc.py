@@ -34,6 +34,8 @@ from .errors import InputError
 from .hardware.profile import NoC
 
 COLUMNS = ("payload_bits", "bit_hops", "router_traversals", "messages", "message_hops")
+LINK_COLUMNS = ("from_x", "from_y", "to_x", "to_y", "busy_cycles", "packets", "bits",
+                "utilisation", "wait_cycles")  # links.csv (the engine's link contention)
 
 
 def address_bits(net, layer: str) -> int:
@@ -196,6 +198,39 @@ def traffic(net: CompiledNetwork, counts: RunCounts, noc: NoC, spike_bits: int =
                                frames, words, sent)
         cores = pd.DataFrame.from_dict(rows, orient="index")[list(COLUMNS)]
     return Traffic(layers, cores, noc, bits, events)
+
+
+CROSSBAR = (-1, -1)  # the "from" of a crossbar's destination port (links.csv leaves it empty)
+
+
+def route(net, a: int, b: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The directed links a packet from core a to core b crosses, in order: XY routing on a
+    mesh (x first, then y), the destination's port on a crossbar; as many as net.hops(a, b)."""
+    (x, y), (xb, yb) = net.cores[a].position, net.cores[b].position
+    if net.topology == "crossbar":
+        return [(CROSSBAR, (xb, yb))]
+    links = []
+    while (x, y) != (xb, yb):
+        step = (x + (xb > x) - (xb < x), y) if x != xb else (x, y + (yb > y) - (yb < y))
+        links.append(((x, y), step))
+        x, y = step
+    return links
+
+
+def packet_fields(net, layer, c0: int, c1: int, noc: NoC, spike_bits: int = 32) -> tuple:
+    """How a packet of cores holding channels [c0, c1) of ``layer`` counts its payload bits, as
+    the engine's link contention charges them (kernels.noc._packet_bits): header bits, the
+    bitmap's bits on a frame's first packet, bits per message, and for run-length coding the
+    longest run a word spans and the flat index the core's positions start at, and the
+    largest value one message holds where events of the layer are split (split_messages; 0
+    where they are not)."""
+    plane = int(np.prod(layer.out_shape[1:])) if len(layer.out_shape) == 3 else 1
+    frame = (c1 - c0) * plane if noc.encoding == "bitmap" else 0
+    span = 2 ** noc.run_bits - 1 if noc.encoding == "run_length" else 0
+    value_max = 2 ** spike_bits - 1
+    splits = noc.encoding == "address_event" and event_max_level(net, layer.name) > value_max
+    return (noc.header_bits, frame, event_bits(net, layer.name, noc, spike_bits), span,
+            c0 * plane, value_max if splits else 0)
 
 
 def routing_pj(t: dict, noc: NoC, packet_hops: int) -> dict:

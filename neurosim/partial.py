@@ -117,7 +117,8 @@ class PartialStore:
         extra = {k[len(EXTRA):]: v for k, v in arrays.items() if k.startswith(EXTRA)}
         return ShardResult(meta["start"], meta["stop"], arrays["counts"], arrays["logits"],
                            levels, meta["blocks"], meta["cores"], meta["wall_s"],
-                           meta["warnings"], meta["levels_dtype"], extra)
+                           meta["warnings"], meta["levels_dtype"], extra,
+                           meta.get("links"))
 
     def save(self, job: str, index: int, result: ShardResult) -> None:
         stem = self._stem(job, index)
@@ -131,7 +132,7 @@ class PartialStore:
             write_json(tmp, {"start": result.start, "stop": result.stop,
                              "blocks": result.blocks, "cores": result.cores,
                              "wall_s": result.wall_s, "warnings": result.warnings,
-                             "levels_dtype": result.levels_dtype})
+                             "levels_dtype": result.levels_dtype, "links": result.links})
 
 
 

@@ -184,6 +184,7 @@ class ShardResult:
     warnings: list = field(default_factory=list)  # raised while it ran, as notes
     levels_dtype: str = "int32"  # the engine's; levels travel as uint8 when they fit
     extra: dict = field(default_factory=dict)  # fidelity: name → array, merged by MERGE_RULES
+    links: list | None = None  # per NoC link: links.csv's row summed over the blocks (contention)
 
 
 def _compact(levels: dict) -> tuple[dict, str]:
@@ -210,7 +211,7 @@ def _engine(name: str):
 
 def _block_times(timing: dict, inputs: int) -> dict:
     keep = ("cycles", "latency_cycles", "latency_cycles_first", "latency_cycles_max",
-            "stall_cycles", "max_fifo_occupancy")
+            "stall_cycles", "stall_link_cycles", "max_fifo_occupancy")
     out = {"inputs": inputs, **{k: timing[k] for k in keep if k in timing}}
     out.update({k: float(v) for k, v in timing.items() if k.endswith("_s") and k != "wall_s"
                 and k != "latency_s" and isinstance(v, (int, float))})
@@ -223,9 +224,22 @@ def _add_cores(total: list | None, rows: list) -> list:
     if total is None:
         return [dict(row) for row in rows]
     for acc, row in zip(total, rows):
-        for key in ("busy_cycles", "stall_cycles", *COUNT_FIELDS):
+        for key in ("busy_cycles", "stall_cycles", "stall_link_cycles", *COUNT_FIELDS):
             acc[key] += row[key]
         acc["max_fifo_occupancy"] = max(acc["max_fifo_occupancy"], row["max_fifo_occupancy"])
+    return total
+
+
+def _add_links(total: list | None, rows: list | None) -> list | None:
+    """Per-link rows of one more block (or shard) added to ``total``: busy and waiting cycles,
+    packets and bits summed (every block has the same links; utilisation is set at the merge)."""
+    if rows is None:
+        return total
+    if total is None:
+        return [dict(row) for row in rows]
+    for acc, row in zip(total, rows):
+        for key in ("busy_cycles", "packets", "bits", "wait_cycles"):
+            acc[key] += row[key]
     return total
 
 
@@ -240,7 +254,7 @@ def run_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: int,
     extra = {"profile": job.profile} if job.engine == "event" else {}
     b = job.block_inputs
     counts = None
-    logits, levels, blocks, cores = [], {}, [], None
+    logits, levels, blocks, cores, links = [], {}, [], None, None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for s in range(0, len(inputs), b):
@@ -255,9 +269,11 @@ def run_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: int,
             if "cores" in result.timing:
                 blocks.append(_block_times(result.timing, len(block)))
                 cores = _add_cores(cores, result.timing["cores"])
+                links = _add_links(links, result.timing.get("links"))
     levels, dtype = _compact({k: np.concatenate(v, axis=1) for k, v in levels.items()})
     return ShardResult(start, start + len(inputs), counts, np.concatenate(logits), levels,
-                       blocks, cores, time.perf_counter() - began, warning_notes(caught), dtype)
+                       blocks, cores, time.perf_counter() - began, warning_notes(caught), dtype,
+                       links=links)
 
 
 def integer_job(job: Job) -> Job:
@@ -344,10 +360,11 @@ def merge(net: CompiledNetwork, job: Job, shards: list[ShardResult], labels=None
         result.warnings += [w for w in s.warnings if w not in result.warnings]
     blocks = [b for s in shards for b in s.blocks]
     if job.engine == "event" and blocks:
-        cores = None
+        cores = links = None
         for s in shards:
             cores = _add_cores(cores, s.cores)
-        result.timing = merge_timing(net, job, blocks, cores, wall_s)
+            links = _add_links(links, s.links)
+        result.timing = merge_timing(net, job, blocks, cores, wall_s, links)
     else:
         result.timing = {"wall_s": wall_s}
     return result
@@ -357,8 +374,10 @@ def _core_name(row: dict, split: set) -> str:
     return f"{row['layer']}[{row['channels']}]" if row["layer"] in split else row["layer"]
 
 
-def merge_timing(net, job: Job, blocks: list[dict], cores: list[dict], wall_s: float) -> dict:
-    """The run's timing from its blocks (in input order) and its per-core sums."""
+def merge_timing(net, job: Job, blocks: list[dict], cores: list[dict], wall_s: float,
+                 links: list[dict] | None = None) -> dict:
+    """The run's timing from its blocks (in input order), its per-core sums and (with link
+    contention) its per-link sums."""
     timing = job.profile.timing if job.profile is not None else Timing()
     clock_hz = float(timing.clock_hz)
     n = sum(b["inputs"] for b in blocks)
@@ -398,6 +417,9 @@ def merge_timing(net, job: Job, blocks: list[dict], cores: list[dict], wall_s: f
         "max_fifo_occupancy": int(max(b["max_fifo_occupancy"] for b in blocks)),
         "stall_cycles": int(sum(b["stall_cycles"] for b in blocks)),
         "cores": rows,
+        **({"stall_link_cycles": int(sum(b["stall_link_cycles"] for b in blocks)),
+            "links": [{**row, "utilisation": float(row["busy_cycles"] / cycles) if cycles
+                       else 0.0} for row in links]} if links is not None else {}),
         "wall_s": wall_s,
         **host,
     }

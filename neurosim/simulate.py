@@ -140,7 +140,8 @@ class Simulation:
             out["area"] = area.summary(self.net, self.profile)
         if "cores" in self.result.timing:
             out["bottleneck"] = bottlenecks.summary(self.result.timing["cores"],
-                                                    self.result.timing.get("cycles", 0.0))
+                                                    self.result.timing.get("cycles", 0.0),
+                                                    self.result.timing.get("links"))
         return out
 
     def write(self, out_dir, report: bool = True, force: bool = False) -> Path:
@@ -167,6 +168,10 @@ class Simulation:
                     import pandas as pd
                     pd.DataFrame(self.result.timing["cores"]).to_csv(tmp / "cores.csv",
                                                                      index=False)
+                if "links" in self.result.timing:
+                    import pandas as pd
+                    pd.DataFrame(self.result.timing["links"], columns=noc.LINK_COLUMNS).to_csv(
+                        tmp / "links.csv", index=False)
                 write_json(tmp / "metrics.json", values)
                 if self.fidelity is not None:
                     self.fidelity_table().to_csv(tmp / "fidelity.csv", index=False)

@@ -113,12 +113,16 @@ def test_bottleneck_split_adds_up_and_area(graph, data):
     for r in rows:
         assert r["busy_cycles"] == r["synaptic_cycles"] + r["neuron_cycles"] + \
             r["packet_cycles"]
-        assert r["idle_cycles"] == pytest.approx(makespan - r["busy_cycles"] - r["stall_cycles"])
-        assert r["stall_link_cycles"] == 0 and r["noc_cycles"] == r["payload_bits"] / 16
+        assert r["idle_cycles"] == pytest.approx(makespan - r["busy_cycles"] - r["stall_cycles"]
+                                                 - r["stall_link_cycles"])
+        assert r["stall_fifo_cycles"] == r["stall_cycles"]
+        assert r["noc_cycles"] == r["payload_bits"] / 16  # link_bits 16: links contend
         assert r["area_mm2"] == pytest.approx(r["sram_bits"] * 1e-7 + 0.01)
     s = sim.summary()
     assert s["bottleneck"]["core"] == max(rows, key=lambda r: r["busy_cycles"] +
-                                          r["stall_cycles"])["core"]
+                                          r["stall_cycles"] + r["stall_link_cycles"])["core"]
+    assert s["bottleneck"]["link"]["busy_cycles"] == max(
+        r["busy_cycles"] for r in sim.result.timing["links"])
     a = s["area"]
     assert a["total_mm2"] == pytest.approx(sum(r["area_mm2"] for r in rows))
     assert a["cores"] == len(rows) > len(sim.net.layers)  # the split layer

@@ -8,7 +8,8 @@ Per frame (one timestep of one input) the core runs the hardware pipeline, one c
     fire       add the bias, saturate, emit levels, reset; pool the levels and gather the
                non-zero ones into events (one kernel)
     emit       count, record and keep the frame's events for the cores that receive them
-    send       cut the events into packets and push them into the NoC (stalls on a full FIFO)
+    send       cut the events into packets and push them into the NoC (stalls on a full FIFO,
+               and with link contention on a busy first link)
 
 The barrier: the core integrates frame f only when every source core has delivered its last
 piece of f. Cores work on different frames at once, so layers pipeline across timesteps and
@@ -47,6 +48,7 @@ INT32_LIMIT = 2 ** 31 - 1
 INF = float("inf")
 DONE = noc.DONE
 NO_TAPS = np.zeros((0, 1), np.int64)
+NO_MESSAGES = np.zeros(1, np.int64)
 
 
 def _wake(event) -> None:
@@ -197,6 +199,7 @@ class Port:
 
     taps = NO_TAPS  # (G, plane) tap maps of the conv projections it feeds
     plane = 1  # positions per channel of its stream
+    split = 0  # with link contention: the largest value one message holds, if events split
     inside = 0.0  # wall time in its own code (between its yields)
 
     @property
@@ -215,6 +218,11 @@ class Port:
     def stall(self) -> float:
         return float(self.chip.nf[self.index, noc.STALL])
 
+    @property
+    def stall_link(self) -> float:
+        """Cycles it waited for its first NoC link (link contention)."""
+        return float(self.chip.nf[self.index, noc.STALL_LINK])
+
     def send(self, frame: int, idx, val):
         """Cut one frame's events into packets and send each to every destination. A channel
         without room stalls the sender (backpressure) until the receiver frees it."""
@@ -225,13 +233,15 @@ class Port:
         chip = self.chip
         run = self.run_state
         cum = kernels.prefix_taps(idx, self.taps, self.plane) if len(self.taps) else NO_TAPS
+        messages = NO_MESSAGES if not self.split else np.concatenate(
+            ([0], np.cumsum(-(-np.asarray(val, np.int64) // self.split))))
         t = frame % run.timesteps
         start = 1
         while True:
-            code, c, count, first = kernels.noc.send_step(chip.nf, chip.ni, chip.ch, chip.pq,
-                                                          chip.pt, chip.links, idx, cum,
-                                                          chip.route, chip.ev, self.index, frame,
-                                                          t, run.packet_events, start)
+            code, c, count, first = kernels.noc.send_step(
+                chip.nf, chip.ni, chip.ch, chip.pq, chip.pt, chip.links, chip.lf, chip.li,
+                chip.lb, idx, cum, messages, chip.route, chip.ev, self.index, frame, t,
+                run.packet_events, start)
             start = 0
             if count:
                 chip.trigger(count, first)

@@ -38,13 +38,20 @@ class Chip:
         self.route = np.zeros((nodes, timesteps, 3), np.int64)  # packets, packet/event hops
         self.nodes = []  # the Port objects, by node index
         self.channels = []  # (owner, sender, depth, hops, latency, terms) while wiring
+        self.routes = []  # per channel: (its NoC links, in order; link width, bit fields)
+        self.link_keys = []  # the NoC links, ((x, y) from, (x, y) to), sorted (build)
         self.credits = {}  # channel → the SimPy event its stalled sender waits on
         self.ev = np.zeros(1, np.int64)
 
-    def channel(self, owner, sender, depth: int, hops: int, latency: int, terms) -> int:
+    def channel(self, owner, sender, depth: int, hops: int, latency: int, terms,
+                route=(), width: int = 0, bits=(0, 0, 0, 0, 0, 0)) -> int:
         """A FIFO channel from ``sender`` to ``owner``; ``terms``: the reach terms of the
-        projections it feeds, (kind, tap map, multiplier, lo, hi) each."""
+        projections it feeds, (kind, tap map, multiplier, lo, hi) each. With link contention:
+        ``route``, the NoC links its packets cross (keys), ``width`` the link width in bits,
+        ``bits`` how its packets' payload is counted (header, bitmap per frame, bits per
+        message, run-length span and base, split: noc.packet_fields)."""
         self.channels.append((owner.index, sender.index, depth, hops, latency, tuple(terms)))
+        self.routes.append((tuple(route), width, tuple(bits)))
         return len(self.channels) - 1
 
     def build(self, packet_events: int) -> None:
@@ -70,6 +77,18 @@ class Chip:
             for term in terms:
                 links.extend(term)
             ch[c, noc.TERM_HI] = len(links)
+        self.link_keys = sorted({key for route, _, _ in self.routes for key in route})
+        ids = {key: i for i, key in enumerate(self.link_keys)}
+        for c, (route, width, bits) in enumerate(self.routes):
+            ch[c, noc.ROUTE_LO] = len(links)
+            links.extend(ids[key] for key in route)
+            ch[c, noc.ROUTE_HI] = len(links)
+            ch[c, [noc.LINK_W, noc.HEAD_BITS, noc.FRAME_BITS, noc.EVENT_BITS, noc.RL_SPAN,
+                   noc.RL_BASE, noc.SPLIT]] = (width,) + bits
+        nl = max(1, len(self.link_keys))
+        self.lf = np.zeros((nl, noc.LINK_F), np.float64)
+        self.li = np.zeros((nl, noc.LINK_I), np.int64)
+        self.lb = np.zeros((nl, noc.SLOTS, 2), np.float64)
         ch[:, [noc.NEXT, noc.PREV]] = -1
         for i, (mine_in, mine_out) in enumerate(zip(ins, outs)):
             self.ni[i, noc.IN_LO] = len(links)

@@ -12,7 +12,9 @@ from ..compiler import (CompiledNetwork, MappedNetwork, check_inputs, default_ma
                         event_max_level, map_to_cores)
 from ..counters import (COUNT_FIELDS, F, RunCounts, RunResult, charge_projection,
                         charge_timestep)
+from .. import noc as traffic
 from ..errors import EngineError, ProfileError
+from ..kernels import noc as noc_k
 from .core import Core, SharedSynapses
 from .fifo import Chip, reach_terms, tap_maps
 from .packets import Stream
@@ -79,10 +81,13 @@ class RunState:
                 self.progress(1)
 
 
-def _wire(net: MappedNetwork, cores: list[Core], port: InputPort, noc, chip: Chip) -> None:
+def _wire(net: MappedNetwork, cores: list[Core], port: InputPort, noc, chip: Chip,
+          spike_bits: int = 32) -> None:
     """One FIFO channel per (receiving core, source core), the FIFO shared equally; the host's
     input port sits next to the cores it feeds (no hops). Each sender learns the tap maps of the
-    conv projections it feeds, each receiver which senders' events each projection reads."""
+    conv projections it feeds, each receiver which senders' events each projection reads. With
+    ``noc.link_bits`` a channel between cores also gets its route, whose links its packets
+    share with every other route through them (link contention)."""
     geometries = {id(port): {}, **{id(c): {} for c in cores}}
     for core in cores:
         sources = list(dict.fromkeys(p.source for p in core.layer.projections))
@@ -95,8 +100,15 @@ def _wire(net: MappedNetwork, cores: list[Core], port: InputPort, noc, chip: Chi
                 hops = 0 if sender is port else net.hops(sender.index, core.index)
                 terms = reach_terms(core.layer, projections, core.c1 - core.c0, core.c0,
                                     geometries[id(sender)])
+                links = {}
+                if noc.link_bits and sender is not port:
+                    links = {"route": traffic.route(net, sender.index, core.index),
+                             "width": noc.link_bits,
+                             "bits": traffic.packet_fields(net, sender.layer, sender.c0,
+                                                           sender.c1, noc, spike_bits)}
+                    sender.split = links["bits"][-1]
                 sender.outputs.append(chip.channel(core, sender, depth, hops,
-                                                   hops * noc.hop_cycles, terms))
+                                                   hops * noc.hop_cycles, terms, **links))
             for j in projections:
                 p = core.layer.projections[j]
                 core.feeds[j] = tuple(rank for rank, sender in enumerate(found)
@@ -172,10 +184,26 @@ def _core_rows(net: MappedNetwork, cores: list[Core], per_core: np.ndarray, make
                      "channels": f"{core.c0}:{core.c1}", "x": core.spec.position[0],
                      "y": core.spec.position[1], "neurons": core.spec.neurons,
                      "busy_cycles": int(core.busy), "stall_cycles": int(core.stall),
+                     "stall_link_cycles": int(core.stall_link),
                      "utilisation": float(core.busy / makespan) if makespan else 0.0,
                      "max_fifo_occupancy": int(core.max_occupied),
                      "fifo_depth": int(net.fifo_depth),
                      **{f: int(v) for f, v in zip(COUNT_FIELDS, totals)}})
+    return rows
+
+
+def _link_rows(chip: Chip, makespan: float) -> list[dict]:
+    """links.csv's rows: every NoC link a route crosses (a crossbar port has no "from")."""
+    rows = []
+    for i, (a, b) in enumerate(chip.link_keys):
+        port = a == traffic.CROSSBAR
+        busy = int(chip.lf[i, noc_k.L_BUSY])  # whole cycles: ⌈bits / link_bits⌉ each
+        rows.append({"from_x": None if port else a[0], "from_y": None if port else a[1],
+                     "to_x": b[0], "to_y": b[1], "busy_cycles": busy,
+                     "packets": int(chip.li[i, noc_k.L_PACKETS]),
+                     "bits": int(chip.li[i, noc_k.L_BITS]),
+                     "utilisation": busy / makespan if makespan else 0.0,
+                     "wait_cycles": int(chip.lf[i, noc_k.L_WAIT])})
     return rows
 
 
@@ -204,6 +232,8 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
     utilisation             busy cycles / makespan per core (layer, or layer[c0:c1] if split)
     max_fifo_occupancy      events held or reserved in any core's input FIFO, at most its depth
     stall_cycles            cycles senders waited for FIFO room (backpressure), all cores
+    stall_link_cycles, links   with noc.link_bits only: cycles cores waited for their first
+                            link, and one row per NoC link (links.csv)
     cores                   one row per core: position, busy/stall cycles, FIFO occupancy and
                             every count (what the core itself did: cores.csv)
     wall_s, simpy_s, simpy_share   host time, and the part spent in SimPy's own event loop
@@ -233,7 +263,7 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
             cores[spec.index].rank = rank
     port = InputPort(env, state, chip, len(cores))
     chip.nodes = cores + [port]
-    _wire(mapped, cores, port, noc, chip)
+    _wire(mapped, cores, port, noc, chip, profile.spike_bits if profile is not None else 32)
     chip.build(mapped.packet_events)
     for name in [mapped.input_name] + [layer.name for layer in mapped.layers]:
         consumers = len(mapped.destinations(name))
@@ -278,6 +308,8 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
         "max_fifo_occupancy": max((c.max_occupied for c in cores), default=0),
         "stall_cycles": int(sum(c.stall for c in cores) + port.stall),
         "cores": _core_rows(mapped, cores, per_core, makespan),
+        **({"stall_link_cycles": int(sum(c.stall_link for c in cores)),
+            "links": _link_rows(chip, makespan)} if noc.link_bits else {}),
         "wall_s": wall,
         "simulation_wall_s": sim_wall,
         "simpy_s": max(0.0, sim_wall - inside),

@@ -11,7 +11,8 @@ cycles, exact for integer cycle costs.
 
 Tables (row = node or channel; the field names below index the columns):
 
-    nf  (nodes, NODE_F) float64   clock, busy and stall cycles of every core and the input port
+    nf  (nodes, NODE_F) float64   clock, busy and stall cycles (FIFO, link) of every core and
+                                  the input port, and the link delay of the packet it sends
     ni  (nodes, NODE_I) int64     frame, flags, FIFO occupancy, ready list, cycle costs, the
                                   lists of its channels, the progress of its current send
     ch  (channels, CHAN_I) int64  receiving and sending node, depth, room reserved, latency,
@@ -19,8 +20,14 @@ Tables (row = node or channel; the field names below index the columns):
     pq  (rows, PIECE_I) int64     ring rows: a piece (frame, events [start, stop), last, work,
                                   synapses) or, in a release ring, the events given back
     pt  (rows,) float64           ring rows: a piece's arrival, or a release's time
-    links (n,) int64              each node's input and output channel lists, and each
-                                  channel's reach terms (REACH_FIELDS ints each)
+    links (n,) int64              each node's input and output channel lists, each
+                                  channel's reach terms (REACH_FIELDS ints each) and route
+                                  (the NoC links its packets cross, in order)
+    lf  (links, LINK_F) float64   per NoC link (with link contention): its busy cycles and
+                                  the waits it caused
+    li  (links, LINK_I) int64     per NoC link: packets and payload bits it carried, and how
+                                  many busy intervals it keeps in lb
+    lb  (links, SLOTS, 2) float64 per NoC link: its busy intervals [start, end), in order
 """
 
 from __future__ import annotations
@@ -33,8 +40,8 @@ from .jit import JIT
 INF = np.inf
 
 # node columns: nf
-CLOCK, BUSY, STALL = 0, 1, 2
-NODE_F = 3
+CLOCK, BUSY, STALL, STALL_LINK, DELAY = range(5)
+NODE_F = 5
 # node columns: ni
 (FRAME, SENDING, WAITING, OCCUPIED, MAX_OCCUPIED, READY_HEAD, READY_TAIL, FIRE_CYCLES,
  PER_PACKET, PER_SYNAPSE, PENDING, TIMED, IN_LO, IN_HI, OUT_LO, OUT_HI, ROUTED, S_K, S_OUT,
@@ -43,8 +50,15 @@ NODE_I = 21
 # channel columns: ch
 (OWNER, SENDER, DEPTH, RESERVED, LATENCY, HOPS, Q_OFF, Q_CAP, Q_HEAD, Q_LEN, R_OFF, R_CAP,
  R_HEAD, R_LEN, NEED, STALLED, IS_PENDING, IN_READY, NEXT, PREV, PER_EVENT, TERM_LO,
- TERM_HI) = range(23)
-CHAN_I = 23
+ TERM_HI, ROUTE_LO, ROUTE_HI, LINK_W, HEAD_BITS, FRAME_BITS, EVENT_BITS, RL_SPAN,
+ RL_BASE, SPLIT) = range(32)
+CHAN_I = 32
+# NoC link columns: lf, li
+L_BUSY, L_WAIT = range(2)
+LINK_F = 2
+L_PACKETS, L_BITS, L_COUNT = range(3)
+LINK_I = 3
+SLOTS = 64  # busy intervals a link keeps (the earliest is forgotten when one more comes)
 # ring rows: pq (a release uses P_EVENTS only)
 P_FRAME, P_START, P_STOP, P_LAST, P_WORK, P_SYN = range(6)
 P_EVENTS = 0
@@ -150,14 +164,15 @@ def _reach(links, ch, idx, cum, c, start, stop):
 
 
 @njit(**JIT)
-def _push(ni, ch, pq, pt, links, idx, cum, ev, c, frame, start, stop, last, time):
-    """Put a piece into channel c (room checked) at ``time``: it arrives ``latency`` later; the
+def _push(ni, ch, pq, pt, links, idx, cum, ev, c, frame, start, stop, last, time, delay):
+    """Put a piece into channel c (room checked) at ``time``: it arrives ``latency`` (plus the
+    ``delay`` its packet queued on busy links) later; the
     receiver notes the room taken and its queued work, and wakes if it waits for this frame."""
     events = stop - start
     owner = ch[c, OWNER]
     k = ch[c, Q_OFF] + (ch[c, Q_HEAD] + ch[c, Q_LEN]) % ch[c, Q_CAP]
     syn = _reach(links, ch, idx, cum, c, start, stop)
-    pt[k] = time + ch[c, LATENCY]
+    pt[k] = time + ch[c, LATENCY] + delay
     pq[k, P_FRAME] = frame
     pq[k, P_START] = start
     pq[k, P_STOP] = stop
@@ -285,7 +300,91 @@ def receive_step(nf, ni, ch, pq, pt, links, ev, r, frame, now, resume):
 
 
 @njit(**JIT)
-def send_step(nf, ni, ch, pq, pt, links, idx, cum, route, ev, s, frame, t, size, start):
+def _packet_bits(ch, idx, messages, c, a, e, k):
+    """Payload bits of packet k (events [a, e) of the frame) on channel c, coded as noc.py
+    counts them: the header, the frame's bitmap on its first packet, and per event its bits
+    (run-length: per word, a run of silent positions longer than RL_SPAN costing more; split
+    events: per message, ``messages`` their running count)."""
+    bits = ch[c, HEAD_BITS] + (ch[c, FRAME_BITS] if k == 0 else 0)
+    if ch[c, SPLIT] != 0:
+        return bits + ch[c, EVENT_BITS] * (messages[e] - messages[a])
+    span = ch[c, RL_SPAN]
+    if span == 0:
+        return bits + ch[c, EVENT_BITS] * (e - a)
+    words = 0
+    for i in range(a, e):
+        previous = idx[i - 1] if i > 0 else ch[c, RL_BASE] - 1
+        words += 1 + (idx[i] - previous - 1) // span
+    return bits + ch[c, EVENT_BITS] * words
+
+
+@njit(**JIT)
+def _occupy(lf, li, lb, link, ready, cycles):
+    """Link ``link`` carries a packet whose head reaches it at ``ready`` for ``cycles``: in the
+    first gap of its busy intervals that starts no earlier and is long enough (the packets that
+    reached it first keep it, whatever order the senders' steps ran in); returns when it
+    entered. Touching intervals merge; past SLOTS the earliest one is forgotten."""
+    n = li[link, L_COUNT]
+    start = ready
+    at = n  # where the new interval goes, in order
+    for j in range(n):
+        if lb[link, j, 1] <= start:
+            continue
+        if lb[link, j, 0] >= start + cycles:
+            at = j
+            break
+        start = lb[link, j, 1]
+    end = start + cycles
+    lf[link, L_BUSY] += cycles
+    lf[link, L_WAIT] += start - ready
+    li[link, L_PACKETS] += 1
+    if at > 0 and lb[link, at - 1, 1] == start:  # extends the interval before it
+        at -= 1
+        lb[link, at, 1] = end
+    elif n == SLOTS and at == 0:  # full, and it is the earliest: forgotten at once
+        return start
+    else:
+        if n == SLOTS:  # full: forget the earliest
+            for j in range(n - 1):
+                lb[link, j, 0], lb[link, j, 1] = lb[link, j + 1, 0], lb[link, j + 1, 1]
+            n -= 1
+            at -= 1
+        for j in range(n, at, -1):
+            lb[link, j, 0], lb[link, j, 1] = lb[link, j - 1, 0], lb[link, j - 1, 1]
+        lb[link, at, 0], lb[link, at, 1] = start, end
+        n += 1
+    if at + 1 < n and lb[link, at + 1, 0] == end:  # and meets the one after it
+        lb[link, at, 1] = lb[link, at + 1, 1]
+        for j in range(at + 1, n - 1):
+            lb[link, j, 0], lb[link, j, 1] = lb[link, j + 1, 0], lb[link, j + 1, 1]
+        n -= 1
+    li[link, L_COUNT] = n
+    return start
+
+
+@njit(**JIT)
+def _traverse(ch, lf, li, lb, links, c, time, bits):
+    """A packet of ``bits`` leaving at ``time`` into channel c takes the links of its route in
+    order, each busy for ⌈bits / link width⌉ cycles, waiting where one is busy, its head moving
+    on ``hop_cycles`` after it entered a link; returns when it entered its first link and when
+    its head arrives (time + latency where no link was busy)."""
+    cycles = -(-bits // ch[c, LINK_W])
+    hop = ch[c, LATENCY] // ch[c, HOPS]
+    ready = time
+    first = time
+    for i in range(ch[c, ROUTE_LO], ch[c, ROUTE_HI]):
+        link = links[i]
+        start = _occupy(lf, li, lb, link, ready, cycles)
+        li[link, L_BITS] += bits
+        if i == ch[c, ROUTE_LO]:
+            first = start
+        ready = start + hop
+    return first, ready
+
+
+@njit(**JIT)
+def send_step(nf, ni, ch, pq, pt, links, lf, li, lb, idx, cum, messages, route, ev, s, frame,
+              t, size, start):
     """Node s cuts ``frame``'s events ``idx`` into packets of ``size`` and pushes each, in order,
     into every output channel (pieces no larger than the channel), paying ``per_packet``
     cycles per packet and destination, then says what it asks of SimPy (as receive_step): DONE
@@ -293,7 +392,11 @@ def send_step(nf, ni, ch, pq, pt, links, idx, cum, route, ev, s, frame, t, size,
     has no room and the time it will is not known yet (the sender waits for its credit); GROW, c
     when c's ring is full. ``start``: 1 begins the frame, 0 resumes where the last call stopped.
     ``cum``: running tap sums of the events (kernels.prefix_taps) for the reach terms;
-    ``route[s, t]`` counts packets, packet hops and event hops."""
+    ``messages``: running message counts of the events where they are split (else unused);
+    ``route[s, t]`` counts packets, packet hops and event hops. With link contention (a
+    channel with a route), a packet's first piece takes the links (_traverse): the sender
+    waits for its first link (STALL_LINK) and every piece of the packet arrives as late as
+    the queueing made its head (DELAY)."""
     ev[0] = 0
     n = idx.shape[0]
     if start != 0:
@@ -340,8 +443,16 @@ def send_step(nf, ni, ch, pq, pt, links, idx, cum, route, ev, s, frame, t, size,
                     ni[s, S_K], ni[s, S_OUT], ni[s, S_START], ni[s, S_CHARGED] = k, o, first, 1
                     nf[s, CLOCK] = clock
                     return code, c, ev[0], ev[1]
+                if first == a:
+                    nf[s, DELAY] = 0.0
+                    if ch[c, ROUTE_HI] > ch[c, ROUTE_LO]:
+                        bits = _packet_bits(ch, idx, messages, c, a, e, k)
+                        entered, arrival = _traverse(ch, lf, li, lb, links, c, clock, bits)
+                        nf[s, STALL_LINK] += entered - clock
+                        clock = entered
+                        nf[s, DELAY] = arrival - clock - ch[c, LATENCY]
                 _push(ni, ch, pq, pt, links, idx, cum, ev, c, frame, first, stop,
-                      1 if (k == packets - 1 and stop == e) else 0, clock)
+                      1 if (k == packets - 1 and stop == e) else 0, clock, nf[s, DELAY])
                 first = stop
                 if first >= e:
                     break

@@ -29,7 +29,8 @@ from ..outputs import atomic_dir, write_json
 from ..shards import Job, build_network, manifest_sha256
 
 # the same under any price (fidelity.csv's energy columns are priced again, its others kept)
-COPIED = ("timesteps.csv", "metrics.json", "levels.csv", "fidelity_timesteps.csv", "outputs.npz")
+COPIED = ("timesteps.csv", "metrics.json", "levels.csv", "fidelity_timesteps.csv", "outputs.npz",
+          "links.csv")
 FIDELITY, FLOAT_STEPS = "fidelity.csv", "fidelity_timesteps.csv"
 NON_FINITE_NOTE = "non-finite values"  # write_json's note: made again when the summary is written
 
