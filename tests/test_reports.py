@@ -425,7 +425,7 @@ def test_regenerate_from_shipped_models(tmp_path, monkeypatch):
     assert "sew_vs_sparse: generated from sew18 vs sparse18 at T=1, N=4" in readme
     assert "sew_vs_sparse_n8: generated from sew18_n8 vs sparse18_n8 at T=1, N=8" in readme
     assert ("figure11: SEW- and Sparse-ResNet18 at T=1, N=1, 2, 4, 8, each N on the model "
-            "trained at it except N=1, N=2 (override") in readme
+            "trained at it except N=1 (-N override of sew18)") in readme
     assert "energy_accuracy: MISSING: no hardware profile" in readme
     assert f"--models {models} --out {out} --samples 4" in readme
     for name in ("sew_vs_sparse/comparison.md", "sew_vs_sparse/figures/figure10.png",

@@ -229,12 +229,11 @@ def regenerate(models_dir: Path, hw: Path | None, out: Path, samples: int | None
                 chart.append(energy_accuracy.point(load_run(tmp / sweep.RUNS / p.label), fam,
                                                    m.name, p.levels, 1,
                                                    (m.levels, m.timesteps) == (p.levels, 1)))
-        overridden = sorted({f"N={p.levels}" for p, (_, m) in points.items()
-                             if m.levels != p.levels})
+        overridden = [f"N={p.levels} (-N override of {m.name})"
+                      for p, (_, m) in points.items() if m.levels != p.levels]
         status.append("figure11: SEW- and Sparse-ResNet18 at T=1, N=" + ", ".join(
             map(str, FIGURE11_LEVELS)) + ", each N on the model trained at it" + (
-            f" except {', '.join(overridden)} (override of the N=4 models: none shipped)"
-            if overridden else ""))
+            f" except {'; '.join(overridden)}: none shipped" if overridden else ""))
         tasks()
 
     if chart and hw is None:
