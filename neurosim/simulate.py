@@ -37,9 +37,8 @@ from .shards import warning_notes
 
 ENGINES = ("event", "reference")
 SAMPLES_FILE = "samples.npz"
-# Recording every layer's output levels (levels.csv, NeuroBench SynOps) costs int32 per neuron,
-# timestep and input: a run whose recording would exceed this is not recorded, and its report
-# says what is missing and how to get it (fewer --samples).
+# Recording every layer's levels (levels.csv, NeuroBench SynOps) costs int32 per neuron, timestep
+# and input: a run above this is not recorded, and its report says how to get it (fewer --samples).
 RECORD_LIMIT_BYTES = 2 * 1024 ** 3
 
 

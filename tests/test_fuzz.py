@@ -1450,11 +1450,7 @@ def _weights_case(model: Path, case: str) -> None:
     elif case == "pickled-object-array":
         arrays["fc2/bias"] = np.array([{"x": 1}] * 10, dtype=object)
         buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as zf:
-            for k, v in arrays.items():
-                b = io.BytesIO()
-                np.save(b, v, allow_pickle=True)
-                zf.writestr(k + ".npy", b.getvalue())
+        _pickled_npz(buf, **arrays)
         write_bytes_weights(model, buf.getvalue())
     elif case == "extra-array":
         arrays["spare/weight"] = np.zeros(3, np.float16)
@@ -1662,11 +1658,24 @@ def _input_case(work: Path, case: str):
     return p, expected.get(case, 2)
 
 
-def _pickled_npz(path: Path, **arrays) -> Path:
+def _object_npy(count: int) -> bytes:
+    """A .npy member that declares an object array (what np.save would pickle), written by
+    hand: the test never pickles, the loader must refuse it from the header alone."""
+    header = "{'descr': '|O', 'fortran_order': False, 'shape': (%d,), }" % count
+    header += " " * (-(len(header) + 11) % 64) + "\n"
+    return (b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode()
+            + b"\x80\x04not a pickle")
+
+
+def _pickled_npz(path, **arrays):
+    """An npz whose object-dtype members are declared as pickled object arrays."""
     with zipfile.ZipFile(path, "w") as zf:
         for k, v in arrays.items():
             b = io.BytesIO()
-            np.save(b, v, allow_pickle=True)
+            if v.dtype == object:
+                b.write(_object_npy(len(v)))
+            else:
+                np.save(b, v, allow_pickle=False)
             zf.writestr(k + ".npy", b.getvalue())
     return path
 
