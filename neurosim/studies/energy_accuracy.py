@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-import numpy as np
 import pandas as pd
 
 from ..reports import figures
@@ -105,11 +104,3 @@ def report(rows: list[dict], out: Path, head: dict, command: str) -> list[Path]:
     (out / "energy_accuracy.html").write_text(p.render())
     return written + [*paths, out / "README.md", out / "energy_accuracy.html"]
 
-
-def ratio(df: pd.DataFrame, a: tuple[str, int, int], b: tuple[str, int, int]) -> float:
-    """Energy of configuration ``a`` ÷ that of ``b``, each (network, N, T); NaN if absent."""
-    def energy(key):
-        net, n, t = key
-        part = df[(df.network == net) & (df.N == n) & (df["T"] == t)]
-        return float(part["energy (nJ)"].iloc[0]) if not part.empty else np.nan
-    return energy(a) / energy(b)
