@@ -52,15 +52,77 @@ def reach_map(p: Projection, layer: Layer) -> np.ndarray:
     return np.ones(p.in_shape, np.int64)
 
 
+def _windows(x: np.ndarray, kernel, stride, padding, out_hw, dtype) -> np.ndarray:
+    """The receptive fields of a batch as rows, (B·Ho·Wo, C·kH·kW) in ``dtype`` (im2col)."""
+    ph, pw = padding
+    x = np.pad(x.astype(dtype), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(2, 3))
+    win = win[:, :, ::stride[0], ::stride[1]][:, :, :out_hw[0], :out_hw[1]]
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(len(x) * out_hw[0] * out_hw[1], -1)
+
+
 def _conv(x: np.ndarray, w: np.ndarray, stride, padding, out_hw) -> np.ndarray:
     """Dense 2-D convolution (cross-correlation) of a batch, in float64."""
-    ph, pw = padding
-    x = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     kh, kw = w.shape[2:]
-    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
-    win = win[:, :, ::stride[0], ::stride[1]][:, :, :out_hw[0], :out_hw[1]]
-    out = np.tensordot(win, w.astype(np.float64), axes=([1, 4, 5], [1, 2, 3]))  # B,Ho,Wo,Cout
-    return out.transpose(0, 3, 1, 2)
+    win = _windows(x, (kh, kw), stride, padding, out_hw, np.float64)
+    out = win @ w.transpose(1, 2, 3, 0).reshape(-1, len(w)).astype(np.float64)
+    return out.reshape(len(x), out_hw[0], out_hw[1], len(w)).transpose(0, 3, 1, 2)
+
+
+F32_EXACT = 2 ** 24  # float32 holds every integer of smaller magnitude exactly
+DIGIT_BITS = 8  # integer weights are split into base-256 digits for float32 products
+
+
+def weight_digits(w: np.ndarray, x_max: int) -> list[np.ndarray] | None:
+    """Integer weights (K, C_out) as base-256 digits, low first (w = Σ_j d_j·256^j: the low
+    ones in [0, 255], the last signed), so few that every product x·d_j of inputs |x| ≤ x_max
+    has all its partial sums below F32_EXACT in any order — then float32 BLAS computes it
+    exactly. None when even one-byte digits could overflow (the float64 product is used)."""
+    w = w.astype(np.int64)
+    if int(np.abs(w).sum(axis=0).max(initial=0)) * x_max < F32_EXACT:
+        return [w]
+    digits, rest = [], w
+    while len(digits) < 4:
+        low, rest = rest & ((1 << DIGIT_BITS) - 1), rest >> DIGIT_BITS
+        if np.all((rest == 0) | (rest == -1)):  # what is left is the sign: the last digit
+            digits.append(low + (rest << DIGIT_BITS))
+            bound = max(int(np.abs(d).sum(axis=0).max(initial=0)) for d in digits)
+            return digits if bound * x_max < F32_EXACT else None
+        digits.append(low)
+    return None
+
+
+def exact_product(rows: np.ndarray, w: np.ndarray, x_max: int) -> np.ndarray:
+    """rows (M, K) of integers @ integer weights (K, C_out), exact, as int64: one float32
+    GEMM over the weight digits side by side when weight_digits allows, else float64 (exact
+    below 2^53, the quantiser's bound)."""
+    digits = weight_digits(w, x_max)
+    if digits is None:
+        return np.rint(rows.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+    n = w.shape[1]
+    out = rows.astype(np.float32) @ np.concatenate(digits, axis=1).astype(np.float32)
+    acc = out[:, :n].astype(np.int64)
+    for j in range(1, len(digits)):
+        acc += out[:, j * n:(j + 1) * n].astype(np.int64) << (DIGIT_BITS * j)
+    return acc
+
+
+def integer_current(p: Projection, layer: Layer, x: np.ndarray) -> np.ndarray:
+    """Σ w·z of integer levels ``x`` (B, *in_shape) into ``layer``, exact, int64 (B, *shape)."""
+    b = x.shape[0]
+    if not np.issubdtype(x.dtype, np.integer):
+        return np.rint(project(p, layer, x)).astype(np.int64)
+    x_max = int(np.abs(x).max(initial=0))
+    if p.kind == "conv":
+        cout, _, kh, kw = p.weight.shape
+        ho, wo = layer.shape[1:]
+        rows = _windows(x, (kh, kw), p.stride, p.padding, (ho, wo), np.float32)
+        out = exact_product(rows, p.weight.reshape(cout, -1).T, x_max)
+        return out.reshape(b, ho, wo, cout).transpose(0, 3, 1, 2)
+    if p.kind == "linear":
+        out = exact_product(x.reshape(b, -1), p.weight.T, x_max)
+        return out.reshape((b,) + layer.shape)
+    return np.rint(project(p, layer, x)).astype(np.int64)
 
 
 def project(p: Projection, layer: Layer, x: np.ndarray) -> np.ndarray:
@@ -155,8 +217,8 @@ def step_layer(layer: Layer, v: np.ndarray, streams: dict, integer: bool, observ
     current = np.zeros((b,) + layer.shape, np.int64 if integer else np.float64)
     for p in layer.projections:
         x = streams[p.source]
-        if integer:  # exact: |Σ w·z| stays below 2^53 (quantise.ACC_EXACT)
-            acc = np.rint(project(p, layer, x)).astype(np.int64)
+        if integer:
+            acc = integer_current(p, layer, x)
             current += (acc + ((1 << p.shift) >> 1)) >> p.shift
         else:
             current += project(p, layer, x)

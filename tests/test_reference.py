@@ -203,3 +203,24 @@ def test_dvs_size_vgg16_runs_on_an_event_recording(tmp_path):
     c = totals(r, "conv1")
     assert c.events_in == np.count_nonzero(data.inputs)  # one event per non-zero pixel and step
     assert c.neurons == 4 * 128 * 128 and r.logits.shape == (1, 10)
+
+
+@pytest.mark.parametrize("bits, x_max", [(4, 15), (16, 15), (16, 255), (24, 4), (31, 1)])
+def test_exact_product_equals_integer_arithmetic(bits, x_max):
+    """The integer network's products go through float32 GEMMs on the weights' base-256
+    digits when their partial sums stay below 2^24, else float64: exact either way, including
+    the most negative weight and the largest input."""
+    from neurosim.reference import exact_product, weight_digits
+
+    rng = np.random.default_rng(bits)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    w = rng.integers(lo, hi + 1, (300, 17))
+    w[0, 0], w[1, 0], w[2, 1] = lo, hi, lo
+    x = rng.integers(-x_max, x_max + 1, (40, 300))
+    x[0] = x_max
+    want = x @ w  # int64 arithmetic: exact at these sizes
+    got = exact_product(x.astype(np.float32), w, x_max)
+    assert got.dtype == np.int64 and np.array_equal(got, want)
+    digits = weight_digits(w, x_max)
+    if digits is not None:
+        assert np.array_equal(sum(d << (8 * j) for j, d in enumerate(digits)), w)
