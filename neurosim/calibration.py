@@ -7,16 +7,30 @@ network reaches as it is read to fire. This module measures it with the referenc
 (``--calibration FILE``), never on a run's inputs: the integer network of a run does not depend
 on which inputs it is given or how they are split. A seeded, stratified subset of
 CALIBRATION_SAMPLES inputs is enough for a range that the quantiser then doubles.
+
+A calibration depends only on the network, the inputs and this code, so it is kept in
+``cache_dir()/calibration/KEY.json`` (KEY: a sha256 of all three, ``cache_key``) and read back
+by the next run of the same network: a run no longer pays for the float network on the
+samples every time. A cache entry that is missing, unreadable or malformed is recomputed, and
+one that cannot be written is skipped.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import math
+import os
 from pathlib import Path
 
 import numpy as np
 
+from . import __version__
 from .compiler import Calibration, check_inputs, compile_graph
 from .data import Dataset, stratified_indices
+from .errors import OutputError
+from .outputs import cache_dir, temp_file
 from .reference import frame, step_layer
 
 CALIBRATION_SAMPLES = 128
@@ -76,4 +90,73 @@ def run_calibration(graph, add_mode: str, samples_path, calibration) -> tuple[ob
         return None, ["not calibrated (no samples.npz in the model and no --calibration FILE): "
                       "readouts are sized by their worst case and layers that carry state by "
                       "headroom·N·θ (docs/design.md §3.5)"]
-    return calibrate(graph, data, add_mode), []
+    return cached_calibration(graph, data, add_mode), []
+
+
+# the code a calibration's values come from: a change to any of them is a new cache key
+CODE = ("calibration.py", "reference.py", "model/neurons.py", "compiler/lower.py")
+
+
+def cache_key(graph, data: Dataset, add_mode: str, samples: int = CALIBRATION_SAMPLES) -> str:
+    """sha256 of everything ``calibrate`` reads: every node's fields and arrays, T, the output,
+    the inputs (values, labels, scale), the add mode, the subset's size and seed, and the code."""
+    h = hashlib.sha256()
+
+    def put(value):
+        if isinstance(value, np.ndarray):
+            h.update(f"{value.dtype.str}{value.shape}".encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+        else:
+            h.update(repr(value).encode())
+        h.update(b"\0")
+
+    package = Path(__file__).parent
+    for name in CODE:
+        put((package / name).read_bytes())
+    for value in (__version__, graph.timesteps, graph.output, add_mode, samples, SEED,
+                  data.scale, data.inputs, data.labels, data.exact):
+        put(value)
+    for node in graph.nodes:
+        put(type(node).__name__)
+        for f in dataclasses.fields(node):
+            put(f.name)
+            put(getattr(node, f.name))
+    return h.hexdigest()
+
+
+def cached_calibration(graph, data: Dataset, add_mode: str) -> Calibration:
+    """calibrate(), read from the cache when this network was calibrated on these inputs."""
+    path = cache_dir() / "calibration" / f"{cache_key(graph, data, add_mode)}.json"
+    found = _read_cached(path, graph, data.source)
+    if found is not None:
+        return found
+    cal = calibrate(graph, data, add_mode)
+    values = list(cal.peak.values()) + list(cal.top.values())
+    if all(math.isfinite(v) for v in values):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temp_file(path.parent, path.name)
+            try:
+                tmp.write_text(json.dumps({"source": cal.source, "samples": cal.samples,
+                                           "peak": cal.peak, "top": cal.top}))
+                os.replace(tmp, path)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+        except (OSError, OutputError):
+            pass  # a read-only or full cache: the run goes on without it
+    return cal
+
+
+def _read_cached(path: Path, graph, source: str) -> Calibration | None:
+    try:
+        record = json.loads(path.read_text())
+        names = {n.name for n in graph.nodes}
+        peak, top = record["peak"], record["top"]
+        if not (isinstance(record["source"], str) and isinstance(record["samples"], int)
+                and set(peak) == set(top) and set(peak) <= names
+                and all(isinstance(v, float) for v in list(peak.values()) + list(top.values()))):
+            return None
+        return Calibration(source, record["samples"], peak, top)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

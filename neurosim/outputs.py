@@ -27,6 +27,8 @@ parent removes ``.NAME.tmp.PID.*`` and ``.NAME.old.PID.*`` directories that hold
 whose process PID no longer runs. Nothing without the marker is ever removed, nor anything named
 ``*.partial`` (finished shards kept for a resumed run).
 
+Caches (``cache_dir()``) hold only files neurosim can recompute, written atomically.
+
 Single output files (a NIR file, a side-car, a report page) are written through ``atomic_file``
 (a temporary file renamed into place) after ``check_file`` has refused to overwrite a file that
 neurosim did not write. Everything is created with the user's umask.
@@ -56,11 +58,18 @@ MARKER_FORMAT = "neurosim-run"
 MARKER_VERSION = 1
 KINDS = ("run", "report", "comparison", "sweep", "model", "exploration", "partial")
 KEEP_SUFFIX = ".partial"  # finished shards of an interrupted run: never removed here
+CACHE_ENV = "NEUROSIM_CACHE"  # where neurosim keeps what it can recompute (default ~/.cache/neurosim)
 FORCE_HINT = "pass --force to write neurosim's files into it (nothing else is touched)"
 _LEFTOVER = re.compile(r"(?P<pid>\d+)\.[A-Za-z0-9_]+")  # what follows ".NAME.tmp." / ".NAME.old."
 
 
 # --- permissions and temporary names -----------------------------------------------------------
+
+def cache_dir() -> Path:
+    """The directory of neurosim's caches ($NEUROSIM_CACHE, else ~/.cache/neurosim): only files
+    neurosim can rebuild live there (the CIFAR-10 training set decoded, calibrations)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "neurosim")
+
 
 def current_umask() -> int:
     """The process's umask (os.umask reads it only by setting it)."""

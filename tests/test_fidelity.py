@@ -99,3 +99,29 @@ def test_a_run_writes_its_fidelity_and_no_float_turns_it_off(tmp_path):
     assert "fidelity" not in json.loads((tmp_path / "off" / "summary.json").read_text())
     assert not (tmp_path / "off" / "fidelity.csv").exists()
     assert "No float comparison in this run" in (tmp_path / "off" / "report.md").read_text()
+
+
+def test_calibration_is_cached_by_content_and_recomputed_when_unusable(tmp_path, monkeypatch):
+    """A run reads the calibration of the same network and inputs back from the cache, equal
+    to a fresh one; another network (N changed) or other inputs are another entry; a corrupt
+    entry is recomputed and a cache that cannot be written is skipped."""
+    from neurosim import calibration as C
+
+    monkeypatch.setenv("NEUROSIM_CACHE", str(tmp_path / "cache"))
+    graph = load_model(MODELS / "fmnist_small_n4t1")
+    data = load_inputs(MODELS / "fmnist_small_n4t1" / "samples.npz", graph.timesteps)
+    fresh = C.calibrate(graph, data)
+    first = C.cached_calibration(graph, data, "forward")
+    entries = list((tmp_path / "cache" / "calibration").iterdir())
+    assert len(entries) == 1 and vars(first) == vars(fresh)
+    calls = []
+    monkeypatch.setattr(C, "calibrate", lambda *a, **k: calls.append(1) or fresh)
+    again = C.cached_calibration(graph, data, "forward")
+    assert not calls and vars(again) == vars(fresh)
+    C.cached_calibration(graph.with_levels(2), data, "forward")
+    C.cached_calibration(graph, data.subset(np.arange(100)), "forward")
+    assert len(calls) == 2 and len(list(entries[0].parent.iterdir())) == 3
+    entries[0].write_text('{"peak": [1, 2')  # truncated
+    assert vars(C.cached_calibration(graph, data, "forward")) == vars(fresh) and len(calls) == 3
+    monkeypatch.setenv("NEUROSIM_CACHE", str(MODELS / "fmnist_small_n4t1" / "samples.npz"))
+    assert vars(C.cached_calibration(graph, data, "forward")) == vars(fresh)  # not a directory

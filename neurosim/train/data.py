@@ -17,9 +17,10 @@ import torch
 
 from ..data import Dataset, fashion_mnist, load_npz_images
 from ..errors import InputError
+from ..outputs import cache_dir
 
 CIFAR10_ENV = "NEUROSIM_CIFAR10_DIR"  # the CIFAR-10 directory when --data-root is not given
-DEFAULT_CACHE = Path(os.environ.get("NEUROSIM_CACHE", Path.home() / ".cache" / "neurosim"))
+DEFAULT_CACHE = cache_dir()
 AUGMENT = {"cifar10": {"pad": 4, "flip": True}, "fashion-mnist": {"pad": 2, "flip": True}}
 
 
