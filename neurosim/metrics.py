@@ -60,9 +60,26 @@ class _Stream:
 
     def binary_calls(self) -> np.ndarray:
         """(T, B): True where every value of the call is in {−1, 0, 1} (NeuroBench's AC test)."""
-        v = np.abs(self.values.astype(np.float64) * self.unit)
-        ok = (v == 0) | (np.abs(v - 1.0) <= 1e-9)
+        ones = _unit_values(self.unit) if np.issubdtype(self.values.dtype, np.integer) else None
+        if ones is None:
+            v = np.abs(self.values.astype(np.float64) * self.unit)
+            ok = (v == 0) | (np.abs(v - 1.0) <= 1e-9)
+        else:  # the integers whose value is ±1, found once: no float pass over the levels
+            a = np.abs(self.values)
+            ok = a == 0
+            for k in ones:
+                ok |= a == k
         return ok.reshape(ok.shape[0], ok.shape[1], -1).all(axis=2)
+
+
+def _unit_values(unit: float) -> list[int] | None:
+    """The integers k ≥ 1 with |k·unit − 1| ≤ 1e-9 (in float64, as the AC test computes it):
+    at most the two nearest 1/unit, when unit > 1e-8; None otherwise (test every value)."""
+    if not unit > 1e-8 or not np.isfinite(unit):
+        return None
+    near = int(np.floor(1.0 / unit))
+    return [k for k in range(max(near - 1, 1), near + 3)
+            if abs(float(np.float64(k) * unit) - 1.0) <= 1e-9]
 
 
 def _valid_taps(size: int, kernel: int, stride: int, padding: int, out_size: int) -> np.ndarray:
