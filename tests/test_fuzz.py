@@ -2265,23 +2265,31 @@ def _start_run(work: Path, model: Path, out: Path):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_while_writing_leaves_nothing_half_written(tmp_path, sig):
-    model = copy_model(tmp_path)
-    out = tmp_path / "run"
-    proc = _start_run(tmp_path, model, out)
-    try:
-        caught = _wait_for_temp(tmp_path, "run", proc)
-        assert caught, f"the run finished before its output was being written: {proc.poll()}"
-        proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert "Traceback" not in stdout + stderr, stderr
-    assert proc.returncode in (130, 2, -sig, 128 + sig), (proc.returncode, stderr)
-    assert not leftovers(tmp_path), f"half-written leftovers after {sig.name}: " \
-                                    f"{leftovers(tmp_path)}"
-    assert not out.exists() or (out / "report.html").is_file(), "a half-written --out"
+    """A signal while the run directory is being written ends the command through its cleanup.
+    On a loaded machine the signal can land after the last rename (the run then finished):
+    that attempt must have left a complete --out, and the test tries again to catch the write."""
+    for attempt in range(3):
+        work = tmp_path / str(attempt)
+        work.mkdir()
+        model = copy_model(work)
+        out = work / "run"
+        proc = _start_run(work, model, out)
+        try:
+            caught = _wait_for_temp(work, "run", proc)
+            assert caught, f"the run finished before its output was being written: {proc.poll()}"
+            proc.send_signal(sig)
+            stdout, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert "Traceback" not in stdout + stderr, stderr
+        assert not leftovers(work), f"half-written leftovers after {sig.name}: {leftovers(work)}"
+        assert not out.exists() or (out / "report.html").is_file(), "a half-written --out"
+        if proc.returncode == 0 and (out / "report.html").is_file():
+            continue  # the signal came after the run had finished writing
+        assert proc.returncode in (130, 2, -sig, 128 + sig), (proc.returncode, stderr)
+        break
 
 
 def test_sigkill_leftover_is_cleaned_by_the_next_run(tmp_path, capfd):
