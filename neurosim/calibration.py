@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from . import __version__
 from .compiler import Calibration, check_inputs, compile_graph
 from .data import Dataset, stratified_indices
 from .errors import OutputError
-from .outputs import cache_dir, temp_file
+from .outputs import atomic_file, cache_dir
 from .reference import frame, step_layer
 
 CALIBRATION_SAMPLES = 128
@@ -134,15 +133,9 @@ def cached_calibration(graph, data: Dataset, add_mode: str) -> Calibration:
     values = list(cal.peak.values()) + list(cal.top.values())
     if all(math.isfinite(v) for v in values):
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temp_file(path.parent, path.name)
-            try:
+            with atomic_file(path) as tmp:
                 tmp.write_text(json.dumps({"source": cal.source, "samples": cal.samples,
                                            "peak": cal.peak, "top": cal.top}))
-                os.replace(tmp, path)
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
         except (OSError, OutputError):
             pass  # a read-only or full cache: the run goes on without it
     return cal

@@ -74,8 +74,7 @@ def measure(model: Path, inputs: Path | None, samples: int | None, workers: int 
             "seconds": time.perf_counter() - start}
 
 
-def _is_cifar(model: Path) -> bool:
-    meta = read_manifest(model).get("provenance") or {}
+def _is_cifar(model: Path, meta: dict) -> bool:
     return "cifar" in str(meta.get("dataset", model.name)).lower()
 
 
@@ -144,10 +143,11 @@ def write(models_dir: Path, out: Path, inputs: Path | None, samples: int | None,
     rows = model_rows(models_dir)
     for row in rows:
         model = Path(models_dir) / row["model"]
-        cifar = inputs is not None and _is_cifar(model)
+        meta = read_manifest(model).get("provenance") or {}
+        cifar = inputs is not None and _is_cifar(model, meta)
         m = measure(model, inputs if cifar else None, samples, workers)
         row["fixed-point acc. (here)"] = f"{_pct(m['accuracy'])} ({m['samples']})"
-        float_acc = (read_manifest(model).get("provenance") or {}).get("accuracy") or {}
+        float_acc = meta.get("accuracy") or {}
         same = cifar and float_acc.get("float_samples") == m["samples"]
         row["fixed − float"] = _points(m["accuracy"], float_acc.get("float")) if same else "–"
         row["inputs"] = "test set" if cifar else "samples.npz"
