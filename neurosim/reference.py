@@ -1,7 +1,7 @@
 """The dense reference simulator: the oracle the event engine must match exactly.
 
 It runs a compiled network (integer fixed point, or float64 for the float model) one layer at a
-time on whole batches with numpy, and derives every count analytically from the dense activity:
+time on whole batches, and derives every count analytically from the dense activity:
 the synapses an event reaches come from a per-position reach map, not from visiting them. The
 event engine visits synapses one event at a time; agreement of the two is the main correctness
 test (docs/design.md, "Engine equals reference").
@@ -12,9 +12,11 @@ Per timestep and layer (docs/design.md, "Semantics contract"):
     v ← clip(v, v_min, v_max)          saturation, once, when the potential is read to fire
     z = clip(floor(v / θ), 0, N) ; v ← v − z·θ (soft reset) ; out = pool(z)
 
-Integer arithmetic is exact: products are formed in float64 only while they stay below 2^53 (the
-quantiser keeps every accumulator's worst case below ACC_EXACT). The shift rounds to nearest, ties
-up: ⌊(acc + 2^(shift−1)) / 2^shift⌋, as kernels.integrate does.
+Integer arithmetic is exact: Σ w·z accumulates in int64 (the quantiser keeps every
+accumulator's worst case below ACC_EXACT). Float sums are formed in one defined order, the same
+on every machine (neurosim.kernels.dense: (c, kY, kX), each product and addition rounded to
+float64). The shift rounds to nearest, ties up: ⌊(acc + 2^(shift−1)) / 2^shift⌋, as
+kernels.integrate does.
 Routing counts (packets, hops) follow the core placement of the network (a MappedNetwork, else
 compiler.default_mapping: one core per layer) and counters.charge_routing.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .compiler import CompiledNetwork, Layer, Projection, check_inputs, default_mapping
+from .kernels import dense
 from .model import neurons
 from .counters import RunCounts, RunResult, charge_projection, charge_routing, charge_timestep
 
@@ -52,86 +55,25 @@ def reach_map(p: Projection, layer: Layer) -> np.ndarray:
     return np.ones(p.in_shape, np.int64)
 
 
-def _windows(x: np.ndarray, kernel, stride, padding, out_hw, dtype) -> np.ndarray:
-    """The receptive fields of a batch as rows, (B·Ho·Wo, C·kH·kW) in ``dtype`` (im2col)."""
-    ph, pw = padding
-    x = np.pad(x.astype(dtype), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    win = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(2, 3))
-    win = win[:, :, ::stride[0], ::stride[1]][:, :, :out_hw[0], :out_hw[1]]
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(len(x) * out_hw[0] * out_hw[1], -1)
-
-
-def _conv(x: np.ndarray, w: np.ndarray, stride, padding, out_hw) -> np.ndarray:
-    """Dense 2-D convolution (cross-correlation) of a batch, in float64."""
-    kh, kw = w.shape[2:]
-    win = _windows(x, (kh, kw), stride, padding, out_hw, np.float64)
-    out = win @ w.transpose(1, 2, 3, 0).reshape(-1, len(w)).astype(np.float64)
-    return out.reshape(len(x), out_hw[0], out_hw[1], len(w)).transpose(0, 3, 1, 2)
-
-
-F32_EXACT = 2 ** 24  # float32 holds every integer of smaller magnitude exactly
-DIGIT_BITS = 8  # integer weights are split into base-256 digits for float32 products
-
-
-def weight_digits(w: np.ndarray, x_max: int) -> list[np.ndarray] | None:
-    """Integer weights (K, C_out) as base-256 digits, low first (w = Σ_j d_j·256^j: the low
-    ones in [0, 255], the last signed), so few that every product x·d_j of inputs |x| ≤ x_max
-    has all its partial sums below F32_EXACT in any order — then float32 BLAS computes it
-    exactly. None when even one-byte digits could overflow (the float64 product is used)."""
-    w = w.astype(np.int64)
-    if int(np.abs(w).sum(axis=0).max(initial=0)) * x_max < F32_EXACT:
-        return [w]
-    digits, rest = [], w
-    while len(digits) < 4:
-        low, rest = rest & ((1 << DIGIT_BITS) - 1), rest >> DIGIT_BITS
-        if np.all((rest == 0) | (rest == -1)):  # what is left is the sign: the last digit
-            digits.append(low + (rest << DIGIT_BITS))
-            bound = max(int(np.abs(d).sum(axis=0).max(initial=0)) for d in digits)
-            return digits if bound * x_max < F32_EXACT else None
-        digits.append(low)
-    return None
-
-
-def exact_product(rows: np.ndarray, w: np.ndarray, x_max: int) -> np.ndarray:
-    """rows (M, K) of integers @ integer weights (K, C_out), exact, as int64: one float32
-    GEMM over the weight digits side by side when weight_digits allows, else float64 (exact
-    below 2^53, the quantiser's bound)."""
-    digits = weight_digits(w, x_max)
-    if digits is None:
-        return np.rint(rows.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
-    n = w.shape[1]
-    out = rows.astype(np.float32) @ np.concatenate(digits, axis=1).astype(np.float32)
-    acc = out[:, :n].astype(np.int64)
-    for j in range(1, len(digits)):
-        acc += out[:, j * n:(j + 1) * n].astype(np.int64) << (DIGIT_BITS * j)
-    return acc
-
-
 def integer_current(p: Projection, layer: Layer, x: np.ndarray) -> np.ndarray:
     """Σ w·z of integer levels ``x`` (B, *in_shape) into ``layer``, exact, int64 (B, *shape)."""
-    b = x.shape[0]
     if not np.issubdtype(x.dtype, np.integer):
         return np.rint(project(p, layer, x)).astype(np.int64)
-    x_max = int(np.abs(x).max(initial=0))
-    if p.kind == "conv":
-        cout, _, kh, kw = p.weight.shape
-        ho, wo = layer.shape[1:]
-        rows = _windows(x, (kh, kw), p.stride, p.padding, (ho, wo), np.float32)
-        out = exact_product(rows, p.weight.reshape(cout, -1).T, x_max)
-        return out.reshape(b, ho, wo, cout).transpose(0, 3, 1, 2)
-    if p.kind == "linear":
-        out = exact_product(x.reshape(b, -1), p.weight.T, x_max)
-        return out.reshape((b,) + layer.shape)
-    return np.rint(project(p, layer, x)).astype(np.int64)
+    return project(p, layer, x)
 
 
 def project(p: Projection, layer: Layer, x: np.ndarray) -> np.ndarray:
-    """The current a batch of source levels ``x`` (B, *in_shape) drives into ``layer``."""
+    """The current a batch of source levels ``x`` (B, *in_shape) drives into ``layer``: exact
+    int64 sums for integer levels and weights, else float64 sums formed in one defined order
+    (neurosim.kernels.dense)."""
     b = x.shape[0]
     if p.kind == "conv":
-        out = _conv(x, p.weight, p.stride, p.padding, layer.shape[1:])
+        out = dense.conv(x, p.weight, p.stride, p.padding, layer.shape[1:])
     elif p.kind == "linear":
-        out = x.reshape(b, -1).astype(np.float64) @ p.weight.astype(np.float64).T
+        out = dense.linear(x.reshape(b, -1), p.weight)
+    elif np.issubdtype(x.dtype, np.integer) and np.issubdtype(p.weight.dtype, np.integer):
+        xs = x.reshape((b,) + layer.shape).astype(np.int64)
+        out = xs * p.weight.astype(np.int64).reshape((1, -1) + (1,) * (len(layer.shape) - 1))
     else:
         xs = x.reshape((b,) + layer.shape).astype(np.float64)
         out = xs * p.weight.reshape((1, -1) + (1,) * (len(layer.shape) - 1))

@@ -205,22 +205,45 @@ def test_dvs_size_vgg16_runs_on_an_event_recording(tmp_path):
     assert c.neurons == 4 * 128 * 128 and r.logits.shape == (1, 10)
 
 
-@pytest.mark.parametrize("bits, x_max", [(4, 15), (16, 15), (16, 255), (24, 4), (31, 1)])
-def test_exact_product_equals_integer_arithmetic(bits, x_max):
-    """The integer network's products go through float32 GEMMs on the weights' base-256
-    digits when their partial sums stay below 2^24, else float64: exact either way, including
-    the most negative weight and the largest input."""
-    from neurosim.reference import exact_product, weight_digits
+def _ordered_conv(x, w, stride, padding, out_hw):
+    """A convolution summed tap after tap in (c, kY, kX) order, each step one rounded product
+    and one rounded addition per output: the order neurosim.kernels.dense defines."""
+    b, c_in, h, wd = x.shape
+    ph, pw = padding
+    xp = np.zeros((b, c_in, h + 2 * ph + stride[0] * out_hw[0], wd + 2 * pw + stride[1] * out_hw[1]),
+                  x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + wd] = x
+    out = np.zeros((b, len(w)) + tuple(out_hw), np.result_type(x, w))
+    for c in range(c_in):
+        for ky in range(w.shape[2]):
+            for kx in range(w.shape[3]):
+                tap = xp[:, c, ky:ky + stride[0] * out_hw[0]:stride[0],
+                         kx:kx + stride[1] * out_hw[1]:stride[1]]
+                out += tap[:, None] * w[None, :, c, ky, kx, None, None]
+    return out
 
-    rng = np.random.default_rng(bits)
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    w = rng.integers(lo, hi + 1, (300, 17))
-    w[0, 0], w[1, 0], w[2, 1] = lo, hi, lo
-    x = rng.integers(-x_max, x_max + 1, (40, 300))
-    x[0] = x_max
-    want = x @ w  # int64 arithmetic: exact at these sizes
-    got = exact_product(x.astype(np.float32), w, x_max)
-    assert got.dtype == np.int64 and np.array_equal(got, want)
-    digits = weight_digits(w, x_max)
-    if digits is not None:
-        assert np.array_equal(sum(d << (8 * j) for j, d in enumerate(digits)), w)
+
+@pytest.mark.parametrize("kernel, stride, padding, size", [
+    (3, 1, 1, 9), (3, 2, 1, 9), (1, 2, 0, 8), (5, 1, 2, 7), (3, 2, 0, 10), (2, 3, 1, 11)])
+def test_dense_conv_is_exact_on_integers_and_ordered_on_floats(kernel, stride, padding, size):
+    """The reference's products (neurosim.kernels.dense): integer levels and weights give the
+    exact int64 sums, 31-bit weights and negative inputs included; float inputs give, bit for
+    bit, the sum formed in (c, kY, kX) order, with the zeros of sparse levels skipped."""
+    from neurosim.kernels import dense
+
+    rng = np.random.default_rng(kernel * 100 + stride * 10 + padding)
+    out_hw = ((size + 2 * padding - kernel) // stride + 1,) * 2
+    lo, hi = -(1 << 30), (1 << 30) - 1
+    w = rng.integers(lo, hi + 1, (5, 3, kernel, kernel))
+    w[0, 0, 0, 0], w[1, 2, -1, -1] = lo, hi
+    x = rng.integers(-4, 5, (4, 3, size, size)) * (rng.random((4, 3, size, size)) < 0.4)
+    got = dense.conv(x, w, (stride,) * 2, (padding,) * 2, out_hw)
+    assert got.dtype == np.int64 and np.array_equal(got, _ordered_conv(x, w, (stride,) * 2,
+                                                                         (padding,) * 2, out_hw))
+    wf = rng.standard_normal(w.shape)
+    xf = x.astype(np.float64) * 0.37
+    got = dense.conv(xf, wf, (stride,) * 2, (padding,) * 2, out_hw)
+    assert got.dtype == np.float64
+    assert np.array_equal(got, _ordered_conv(xf, wf, (stride,) * 2, (padding,) * 2, out_hw))
+    rows, wl = x.reshape(4, -1), rng.integers(lo, hi + 1, (5, x[0].size))
+    assert np.array_equal(dense.linear(rows, wl), rows @ wl.T)  # int64 arithmetic: exact here

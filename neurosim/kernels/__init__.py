@@ -17,6 +17,8 @@ saturate once, fire, reset. The same kernels run float64 arrays for the float mo
     synapses.py  scatter-accumulate (conv, linear, identity) and the reach of events (taps)
     neurons.py   leak, integrate, fire, pool, gather: a core's per-timestep stages
     noc.py       the FIFOs and network interfaces: receiving and sending pieces of packets
+    dense.py     the dense reference's products (written apart from the engine's: an independent
+                 check), imported as neurosim.kernels.dense
 """
 
 from . import noc
