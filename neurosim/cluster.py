@@ -159,8 +159,17 @@ class Dask:
             except (OSError, TimeoutError) as err:
                 raise InputError(f"cannot reach the Dask scheduler: {err}", scheduler) from None
         else:
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=":0", silence_logs=logging.ERROR)
+            import dask
+
+            # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers, which hands
+            # every freed block back to the OS: the reference's batch-sized arrays then fault
+            # their pages in again at each layer (a quarter of the CPU time went to the
+            # kernel). Our workers keep glibc's own, adaptive thresholds.
+            with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_":
+                                  None}):
+                self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
+                                            processes=True, dashboard_address=":0",
+                                            silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         self.workers = len(self.client.scheduler_info().get("workers", {})) or workers or 1
 
