@@ -141,20 +141,14 @@ def run_bytes(graph, samples: int, timesteps: int, record: bool = False,
               frames: bool = False) -> dict[str, int]:
     """Estimated peak memory of simulating ``graph`` on ``samples`` inputs, by part:
     weights (every compiled copy), feature maps of one batch in flight (the dense reference's
-    potentials, currents and streams, and the largest convolution's window copy), the inputs,
-    and the recorded levels of every layer (``record``)."""
+    potentials, currents and streams), the inputs, and the recorded levels of every layer
+    (``record``)."""
     params = sum(a.size for node in graph.nodes for a in node.arrays().values())
     maps = sum(elements(graph.shapes[n.name]) for n in graph.nodes)
-    window = 0
-    for node in graph.nodes:
-        weight = node.arrays().get("weight")
-        if weight is not None and weight.ndim == 4:  # a convolution (C_out, C_in, kH, kW)
-            cout, cin, kh, kw = weight.shape
-            window = max(window, cin * kh * kw * elements(graph.shapes[node.name]) // cout)
     batch = min(max(samples, 1), BATCH)
     per_input = elements(graph.input.shape) * (timesteps if frames else 1)
     parts = {"weights": BYTES_PER_PARAMETER * params,
-             "feature maps": batch * (BYTES_PER_NEURON * maps + 8 * window),
+             "feature maps": batch * BYTES_PER_NEURON * maps,
              "inputs": samples * per_input * 8}
     if record:
         neurons = sum(elements(graph.shapes[n.name]) for n in graph.neurons())
