@@ -33,13 +33,7 @@ from .counters import RunCounts, RunResult, charge_projection, charge_routing, c
 
 def conv_reach(in_size: int, kernel: int, stride: int, padding: int, out_size: int) -> np.ndarray:
     """For each input coordinate, how many output coordinates a kernel tap connects it to."""
-    reach = np.zeros(in_size, np.int64)
-    for i in range(in_size):
-        for k in range(kernel):
-            o, r = divmod(i + padding - k, stride)
-            if r == 0 and 0 <= o < out_size:
-                reach[i] += 1
-    return reach
+    return (dense.taps(in_size, kernel, stride, padding, out_size) >= 0).sum(axis=1)
 
 
 def reach_map(p: Projection, layer: Layer) -> np.ndarray:

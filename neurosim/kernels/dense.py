@@ -22,8 +22,9 @@ from .jit import JIT, _check
 
 
 @njit(**JIT)
-def _taps(size, kernel, stride, padding, out_size):
-    """out[i, k]: the output coordinate input coordinate i reaches through kernel tap k, or -1."""
+def taps(size, kernel, stride, padding, out_size):
+    """out[i, k]: the output coordinate that input coordinate i reaches through kernel tap k,
+    or -1 (one axis of a convolution: borders clipped, strides respected)."""
     out = np.full((size, kernel), -1, np.int64)
     for i in range(size):
         for k in range(kernel):
@@ -37,8 +38,8 @@ def _taps(size, kernel, stride, padding, out_size):
 def _conv(x, w, sh, sw, ph, pw, out):
     b_n, c_n, h, w_n = x.shape
     kh, kw, c_out = w.shape[1], w.shape[2], w.shape[3]
-    ys = _taps(h, kh, sh, ph, out.shape[1])
-    xs = _taps(w_n, kw, sw, pw, out.shape[2])
+    ys = taps(h, kh, sh, ph, out.shape[1])
+    xs = taps(w_n, kw, sw, pw, out.shape[2])
     for b in range(b_n):
         ob = out[b]
         for c in range(c_n):
