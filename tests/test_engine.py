@@ -332,20 +332,25 @@ def test_bad_inputs_raise_clear_errors():
         engine.run(net, np.zeros((2, 1, 8, 8), np.float32))
 
 
-def test_a_stuck_simulation_is_an_error_not_a_hang(monkeypatch, rng):
-    """If packets never arrive (here: cores that send nothing), SimPy runs out of events; the
-    engine reports which cores are stuck at which frame instead of returning partial counts."""
-    from neurosim.engine import core
+@pytest.mark.parametrize("scheduler", ["compiled", "simpy"])
+def test_a_stuck_simulation_is_an_error_not_a_hang(monkeypatch, rng, scheduler):
+    """If packets never arrive (here: cores that send nothing), the event loop runs out of
+    events; the engine reports which cores are stuck at which frame instead of returning
+    partial counts."""
+    from neurosim.engine import fifo
+    from neurosim.kernels import noc
 
-    def silent(self, frame, idx, val):
-        return
-        yield
+    build = fifo.Chip.build
 
-    monkeypatch.setattr(core.Core, "send", silent)
+    def mute(chip, packet_events):  # every core loses its output channels; the port keeps its
+        build(chip, packet_events)
+        chip.ni[:-1, noc.OUT_HI] = chip.ni[:-1, noc.OUT_LO]
+
+    monkeypatch.setattr(fifo.Chip, "build", mute)
     g = small_convnet(levels=2, timesteps=1, channels=(2, 2), input_shape=(1, 8, 8), hidden=4)
     with pytest.raises(EngineError, match=r"engine: the simulation stopped before every "
                                                  r"input finished: core 1 \(conv2\) at frame 0"):
-        engine.run(compile_graph(g), images(rng, g.input.shape, 2))
+        engine.run(compile_graph(g), images(rng, g.input.shape, 2), scheduler=scheduler)
 
 
 def test_simulate_writes_cores_csv(tmp_path, rng):

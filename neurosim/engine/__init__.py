@@ -1,4 +1,5 @@
-"""The event-driven engine: cores exchange packets of valued spike events in a SimPy simulation.
+"""The event-driven engine: cores exchange packets of valued spike events in a discrete-event
+simulation (SimPy processes, run by default in a compiled event loop that keeps SimPy's order).
 
     result = neurosim.engine.run(net, inputs, labels, profile=profile)
 

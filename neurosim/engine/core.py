@@ -223,6 +223,14 @@ class Port:
         """Cycles it waited for its first NoC link (link contention)."""
         return float(self.chip.nf[self.index, noc.STALL_LINK])
 
+    def packing(self, idx, val):
+        """What sending a frame's events needs besides them: the running taps of its
+        destinations' conv projections, and (split events) the running message counts."""
+        cum = kernels.prefix_taps(idx, self.taps, self.plane) if len(self.taps) else NO_TAPS
+        messages = NO_MESSAGES if not self.split else np.concatenate(
+            ([0], np.cumsum(-(-np.asarray(val, np.int64) // self.split))))
+        return cum, messages
+
     def send(self, frame: int, idx, val):
         """Cut one frame's events into packets and send each to every destination. A channel
         without room stalls the sender (backpressure) until the receiver frees it."""
@@ -232,9 +240,7 @@ class Port:
         begin = clock()
         chip = self.chip
         run = self.run_state
-        cum = kernels.prefix_taps(idx, self.taps, self.plane) if len(self.taps) else NO_TAPS
-        messages = NO_MESSAGES if not self.split else np.concatenate(
-            ([0], np.cumsum(-(-np.asarray(val, np.int64) // self.split))))
+        cum, messages = self.packing(idx, val)
         t = frame % run.timesteps
         start = 1
         while True:
@@ -353,15 +359,20 @@ class Core(Port):
                 yield wake
                 start = clock()
                 resume = 1
-            self.integrate(frame)
-            self.fire(frame)
-            self.emit(frame)
-            ni[r, noc.SENDING] = 1
+            self.stage(frame)
             self.inside += clock() - start
             yield from self.send(frame, *self.events)
             start = clock()
         self.finished = True
         self.inside += clock() - start
+
+    def stage(self, frame: int) -> None:
+        """What a core does with a frame once every piece of it has been served: integrate,
+        fire, emit; then it is sending."""
+        self.integrate(frame)
+        self.fire(frame)
+        self.emit(frame)
+        self.chip.ni[self.index, noc.SENDING] = 1
 
     def integrate(self, frame: int) -> None:
         """Leak, then accumulate every projection's events of the frame and add the accumulator

@@ -1,4 +1,4 @@
-"""Build the chip from a mapped network, run the SimPy simulation, collect counts and timing."""
+"""Build the chip from a mapped network, run the event simulation, collect counts and timing."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ..errors import EngineError, ProfileError
 from ..kernels import noc as noc_k
 from .core import Core, SharedSynapses
 from .fifo import Chip, reach_terms, tap_maps
+from .loop import run_chip
 from .packets import Stream
 from .source import InputPort
 
@@ -49,7 +50,9 @@ class RunState:
         self.levels = {layer.name: np.zeros((timesteps, b) + tuple(layer.out_shape), np.int32)
                        for layer in net.layers if layer.mode != "readout"} if record else {}
         self.pending = np.full(b, len(net.cores_of(out.name)), np.int64)
-        self.done = [env.event() for _ in range(b)]
+        self.completed = np.zeros(b, np.uint8)  # inputs the output layer has finished
+        self.done = [env.event() for _ in range(b)] if env is not None else []
+        self.on_done = None  # the compiled loop's: schedule input b's end (engine/loop.py)
         self.started = np.zeros(b, np.float64)
         self.finished = np.zeros(b, np.float64)
 
@@ -76,7 +79,11 @@ class RunState:
         self.finished[b] = max(self.finished[b], core.clock)
         self.pending[b] -= 1
         if self.pending[b] == 0:
-            self.done[b].succeed()
+            self.completed[b] = 1
+            if self.on_done is not None:
+                self.on_done(b)
+            else:
+                self.done[b].succeed()
             if self.progress is not None:
                 self.progress(1)
 
@@ -220,7 +227,7 @@ def _check_cycles(timing, noc) -> None:
 
 def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = None,
         timesteps: int | None = None, record: bool = False, batch_size: int = 64,
-        progress=None, profile=None) -> RunResult:
+        progress=None, profile=None, scheduler: str = "compiled") -> RunResult:
     """Simulate ``inputs`` on the event-driven hardware: the same logits, levels and counts as
     reference.run, plus the simulated time in ``result.timing``:
 
@@ -236,12 +243,18 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
                             link, and one row per NoC link (links.csv)
     cores                   one row per core: position, busy/stall cycles, FIFO occupancy and
                             every count (what the core itself did: cores.csv)
-    wall_s, simpy_s, simpy_share   host time, and the part spent in SimPy's own event loop
+    wall_s, simpy_s, simpy_share   host time, and the part spent in the event loop itself
+                            (outside the cores' integrate, fire and emit stages)
 
     profile: the hardware profile (timing, FIFO depth, packet size, core limits, NoC); a
     network already placed by compiler.map_to_cores keeps its placement. batch_size: how many
-    inputs may be in flight in the pipeline at once.
+    inputs may be in flight in the pipeline at once. scheduler: "compiled" runs the nodes in
+    the compiled event loop (engine/loop.py), "simpy" as SimPy processes: the same steps in the
+    same order, so the same results (tests/test_engine_loop.py); SimPy's is the slower one.
     """
+    if scheduler not in ("compiled", "simpy"):
+        raise EngineError(f"scheduler must be 'compiled' or 'simpy', not {scheduler!r}",
+                          "engine")
     wall_start = time.perf_counter()
     timesteps = timesteps or net.timesteps
     inputs = check_inputs(net, inputs, timesteps)
@@ -252,7 +265,7 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
     timing = profile.timing if profile is not None else mapped.timing
     noc = profile.noc if profile is not None else mapped.noc
     _check_cycles(timing, noc)
-    env = simpy.Environment()
+    env = simpy.Environment() if scheduler == "simpy" else None
     state = RunState(env, mapped, inputs, timesteps, record, progress, batch_size)
     shared = _shared_synapses(mapped, state)
     chip = Chip(len(mapped.cores) + 1, timing, timesteps)
@@ -270,19 +283,24 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
         if consumers:
             senders = 1 if name == mapped.input_name else len(mapped.cores_of(name))
             state.streams[name] = Stream(senders, consumers)
-    for node in chip.nodes:
-        env.process(node.process())
     sim_start = time.perf_counter()
-    env.run()
-    sim_wall = time.perf_counter() - sim_start
-    inside = sum(node.inside for node in chip.nodes)
+    if env is None:
+        now, loop_s = run_chip(chip, state, cores, port)
+        sim_wall = time.perf_counter() - sim_start
+    else:
+        for node in chip.nodes:
+            env.process(node.process())
+        env.run()
+        now = env.now
+        sim_wall = time.perf_counter() - sim_start
+        loop_s = max(0.0, sim_wall - sum(node.inside for node in chip.nodes))
     stuck = [c for c in cores if not c.finished]
-    if stuck or not all(d.triggered for d in state.done):
+    if stuck or not state.completed.all():
         where = ", ".join(f"core {c.index} ({c.layer.name}) at frame {c.frame}" for c in stuck[:4])
         raise EngineError(f"the simulation stopped before every input finished: {where}",
                           "engine")
     counts, per_core = _counts(mapped, cores, len(inputs), timesteps)
-    makespan = float(max([env.now] + [c.clock for c in cores]))
+    makespan = float(max([now] + [c.clock for c in cores]))
     logits = state.logits.astype(np.float64)
     if mapped.output_layer.mode != "readout":
         logits = logits.reshape(len(inputs), int(np.prod(mapped.output_layer.out_shape)))
@@ -312,7 +330,7 @@ def run(net: CompiledNetwork, inputs: np.ndarray, labels: np.ndarray | None = No
             "links": _link_rows(chip, makespan)} if noc.link_bits else {}),
         "wall_s": wall,
         "simulation_wall_s": sim_wall,
-        "simpy_s": max(0.0, sim_wall - inside),
-        "simpy_share": max(0.0, sim_wall - inside) / wall if wall else 0.0,
+        "simpy_s": loop_s,
+        "simpy_share": loop_s / wall if wall else 0.0,
     }
     return result

@@ -23,6 +23,7 @@ class InputPort(Port):
         self.chip = chip
         self.index = index
         self.outputs = []
+        self._events = None  # the current still image's events
         chip.ni[index, noc.SENDING] = 1  # never receiving: no fire stage ahead of its sends
 
     def frame_events(self, x: np.ndarray):
@@ -31,27 +32,36 @@ class InputPort(Port):
         idx, val, _ = kernels.gather(hwc)
         return idx, val
 
+    def frame(self, b: int, t: int):
+        """Input b's events of timestep t, kept for the cores that receive them. Still images
+        send the same events every timestep (computed once per input)."""
+        run = self.run_state
+        if run.inputs.ndim == len(run.net.input_shape) + 2:
+            idx, val = self.frame_events(run.inputs[b, t])
+        else:
+            if t == 0:
+                self._events = self.frame_events(run.inputs[b])
+            idx, val = self._events
+        stream = run.streams.get(run.net.input_name)
+        if stream is not None:
+            stream.put(0, b * run.timesteps + t, idx, val)
+        return idx, val
+
     def process(self):
         run = self.run_state
         clock = time.perf_counter
         start = clock()
-        stream = run.streams.get(run.net.input_name)
-        per_step = run.inputs.ndim == len(run.net.input_shape) + 2
         for b in range(len(run.inputs)):
             if b >= run.window:
-                if not run.done[b - run.window].triggered:
+                if not run.completed[b - run.window]:
                     self.inside += clock() - start
                     yield run.done[b - run.window]
                     start = clock()
                 self.clock = max(self.clock, self.env.now, run.finished[b - run.window])
             run.started[b] = self.clock
-            events = None if per_step else self.frame_events(run.inputs[b])
             for t in range(run.timesteps):
-                idx, val = self.frame_events(run.inputs[b, t]) if per_step else events
-                frame = b * run.timesteps + t
-                if stream is not None:
-                    stream.put(0, frame, idx, val)
+                idx, val = self.frame(b, t)
                 self.inside += clock() - start
-                yield from self.send(frame, idx, val)
+                yield from self.send(b * run.timesteps + t, idx, val)
                 start = clock()
         self.inside += clock() - start

@@ -17,6 +17,7 @@ saturate once, fire, reset. The same kernels run float64 arrays for the float mo
     synapses.py  scatter-accumulate (conv, linear, identity) and the reach of events (taps)
     neurons.py   leak, integrate, fire, pool, gather: a core's per-timestep stages
     noc.py       the FIFOs and network interfaces: receiving and sending pieces of packets
+    events.py    the chip's event loop: every node's receive and send steps, in SimPy's order
     dense.py     the dense reference's products (written apart from the engine's: an independent
                  check), imported as neurosim.kernels.dense
 """
