@@ -72,3 +72,19 @@ def test_no_inputs_and_an_unknown_scheduler():
     assert compiled.timing["cycles"] == 0
     with pytest.raises(EngineError, match="scheduler must be"):
         engine.run(net, np.zeros((1, 1, 8, 8), np.uint8), scheduler="threads")
+
+
+def test_loihi_with_32_bit_links_splits_events_into_messages(tmp_path):
+    """Loihi's 32-bit links carry a level in messages (events split): the running message
+    counts the loop reads from its buffers are the SimPy processes'."""
+    from test_links import LOIHI_32
+    from neurosim.model.io import load_model
+
+    (tmp_path / "loihi_32.yaml").write_text(LOIHI_32)
+    profile = load_profile(tmp_path / "loihi_32.yaml")
+    net = map_to_cores(compile_graph(load_model(REPO / "models" / "fmnist_small_n4t1"),
+                                     profile.widths), profile)
+    x = np.load(REPO / "models" / "fmnist_small_n4t1" / "samples.npz")
+    x = x[[k for k in x.files if k != "labels"][0]][:6]
+    compiled, _ = both(net, x, profile)
+    assert compiled.timing["stall_link_cycles"] > 0

@@ -223,12 +223,23 @@ class Port:
         """Cycles it waited for its first NoC link (link contention)."""
         return float(self.chip.nf[self.index, noc.STALL_LINK])
 
-    def packing(self, idx, val):
+    def packing(self, idx, val, cum=None, messages=None):
         """What sending a frame's events needs besides them: the running taps of its
-        destinations' conv projections, and (split events) the running message counts."""
-        cum = kernels.prefix_taps(idx, self.taps, self.plane) if len(self.taps) else NO_TAPS
-        messages = NO_MESSAGES if not self.split else np.concatenate(
-            ([0], np.cumsum(-(-np.asarray(val, np.int64) // self.split))))
+        destinations' conv projections (G, n + 1), and (split events) the running message
+        counts (n + 1); written into ``cum`` and ``messages`` where given."""
+        if len(self.taps):
+            if cum is None:
+                cum = np.empty((len(self.taps), len(idx) + 1), np.int64)
+            kernels._prefix_taps(idx, self.taps, self.plane, cum)  # taps checked at wiring
+        else:
+            cum = NO_TAPS
+        if self.split:
+            if messages is None:
+                messages = np.empty(len(idx) + 1, np.int64)
+            messages[0] = 0
+            np.cumsum(-(-np.asarray(val, np.int64) // self.split), out=messages[1:])
+        else:
+            messages = NO_MESSAGES
         return cum, messages
 
     def send(self, frame: int, idx, val):

@@ -13,12 +13,38 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from numba.typed import List
 
 from ..errors import EngineError
 from ..kernels import events
 
-NO_EVENTS = np.zeros(0, np.int32)
+
+class Outbox:
+    """Every node's rows for the frame it sends (kernels.events._sending): its events (int32),
+    their running taps under its destinations' G tap maps and, where events are split into
+    messages, their running message counts; sized for the most events a frame of it holds."""
+
+    def __init__(self, nodes, input_size: int):
+        sizes = [input_size if node.index == len(nodes) - 1 else node.gathered[0].size
+                 for node in nodes]
+        self.bo = np.zeros((len(nodes), 6), np.int64)
+        i = c = m = 0
+        for node, n in zip(nodes, sizes):
+            g = len(node.taps)
+            split = 1 if node.split else 0
+            self.bo[node.index] = i, 0, c, g, m, split
+            i, c, m = i + n, c + g * (n + 1), m + (n + 1 if split else 1)
+        self.bi = np.zeros(max(i, 1), np.int32)
+        self.bc = np.zeros(max(c, 1), np.int64)
+        self.bm = np.zeros(max(m, 1), np.int64)
+
+    def put(self, node, idx, val) -> None:
+        """Node's frame (idx, val): its events, running taps and message counts in its rows."""
+        lo, _, c_lo, g, m_lo, split = (int(x) for x in self.bo[node.index])
+        n = len(idx)
+        self.bo[node.index, 1] = n
+        self.bi[lo:lo + n] = idx
+        cum = self.bc[c_lo:c_lo + g * (n + 1)].reshape(g, n + 1)
+        node.packing(idx, val, cum, self.bm[m_lo:m_lo + n + 1] if split else None)
 
 
 def run_chip(chip, state, cores, port) -> tuple[float, float]:
@@ -26,9 +52,7 @@ def run_chip(chip, state, cores, port) -> tuple[float, float]:
     the loop itself (between the Python stages)."""
     n = len(chip.nodes)
     sn, hf, he, hk, hs = events.tables(n, 4 * (n + len(chip.ch)) + 64)
-    idx_of = List([NO_EVENTS] * n)
-    cum_of = List([np.zeros((0, 1), np.int64)] * n)
-    messages_of = List([np.zeros(1, np.int64)] * n)
+    box = Outbox(chip.nodes, int(np.prod(state.net.input_shape)))
     now = 0.0
 
     def input_done(b):
@@ -46,7 +70,7 @@ def run_chip(chip, state, cores, port) -> tuple[float, float]:
         start = clock()
         what, node, c, now = events.advance(
             chip.nf, chip.ni, chip.ch, chip.pq, chip.pt, chip.links, chip.lf, chip.li, chip.lb,
-            chip.route, chip.ev, idx_of, cum_of, messages_of, sn, hf, he, hk, hs, *args, now)
+            chip.route, chip.ev, box.bi, box.bc, box.bm, box.bo, sn, hf, he, hk, hs, *args, now)
         inside += clock() - start
         if what == events.END:
             break
@@ -67,8 +91,7 @@ def run_chip(chip, state, cores, port) -> tuple[float, float]:
         else:
             raise EngineError(f"the event loop returned {what}", "engine")
         if sender.outputs:
-            idx_of[node] = idx
-            cum_of[node], messages_of[node] = sender.packing(idx, val)
+            box.put(sender, idx, val)
         hs[events.CONT_NODE], hs[events.CONT_WHAT] = node, events.SEND_FRAME
     for core in cores:
         core.finished = sn[core.index, events.PHASE] == events.FINISHED

@@ -18,6 +18,8 @@ Tables: the chip's (kernels.noc), plus
                                  (kind, node or channel or input, wait id)
     hs  (HEAP_S,) int64          heap size, next order number, the next node to start, and the
                                  continuation ``advance`` starts with (node, what)
+    bi, bc, bm, bo               what each node sends: its frame's events, running taps and
+                                 message counts, in rows of its own (offsets and sizes in bo)
 """
 
 from __future__ import annotations
@@ -125,24 +127,33 @@ def _trigger(ev, sn, hf, he, hk, hs, now):
 
 
 @njit(**JIT)
+def _sending(bi, bc, bm, bo, s):
+    """Node s's frame as send_step reads it: events, running taps, running message counts."""
+    lo, n, c_lo, g, m_lo, split = bo[s, 0], bo[s, 1], bo[s, 2], bo[s, 3], bo[s, 4], bo[s, 5]
+    return (bi[lo:lo + n], bc[c_lo:c_lo + g * (n + 1)].reshape((g, n + 1)),
+            bm[m_lo:m_lo + (n + 1 if split != 0 else 1)])
+
+
+@njit(**JIT)
 def _full(hf, hs, ev):
     """Too little room left in the heap for what one more kernel step may schedule."""
     return hf.shape[0] - hs[SIZE] < ev.shape[0] + 4
 
 
 @njit(**JIT)
-def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, idx_of, cum_of, messages_of,
-            sn, hf, he, hk, hs, done, finished, started, frames, timesteps, window, inputs,
-            size, port, now):
+def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, bi, bc, bm, bo, sn, hf, he, hk,
+            hs, done, finished, started, frames, timesteps, window, inputs, size, port, now):
     """Run the chip from ``now`` until a node needs Python or nothing is left; returns (what,
     node, channel, now): END; STAGE (core ``node`` has received its frame: integrate, fire,
     emit, set SENDING, then continue with SEND_FRAME); PORT_FRAME (the port's next frame: its
     events, then SEND_FRAME); GROW_RING (grow ``channel``'s ring); GROW_HEAP. After the last
     two, calling again continues where it stopped.
 
-    ``idx_of``, ``cum_of``, ``messages_of``: each node's events of the frame it sends and their
-    running taps and message counts (as Port.send makes them); ``done``: inputs the output
-    layer has finished (1), ``finished``/``started``: their times; ``size``: events per packet.
+    What each node sends (Port.packing, written by Python into its own rows of the buffers):
+    the frame's events in ``bi`` (int32), their running taps in ``bc`` (G × (n + 1)) and running
+    message counts in ``bm``, at the offsets of ``bo`` (see _sending). ``done``: inputs the
+    output layer has finished (1), ``finished``/``started``: their times; ``size``: events per
+    packet.
     """
     node, what = hs[CONT_NODE], hs[CONT_WHAT]
     hs[CONT_NODE] = -1
@@ -204,10 +215,11 @@ def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, idx_of, cum_of, me
                 if _full(hf, hs, ev):
                     hs[CONT_NODE], hs[CONT_WHAT] = node, what
                     return GROW_HEAP, node, -1, now
+                idx, cum, messages = _sending(bi, bc, bm, bo, node)
                 code, c, count, first = send_step(
-                    nf, ni, ch, pq, pt, links, lf, li, lb, idx_of[node], cum_of[node],
-                    messages_of[node], route, ev, node, sn[node, FRAME],
-                    sn[node, FRAME] % timesteps, size, 1 if what == SEND_FRAME else 0)
+                    nf, ni, ch, pq, pt, links, lf, li, lb, idx, cum, messages, route, ev, node,
+                    sn[node, FRAME], sn[node, FRAME] % timesteps, size,
+                    1 if what == SEND_FRAME else 0)
                 if count:
                     _trigger(ev, sn, hf, he, hk, hs, now)
                 if code == GROW:
