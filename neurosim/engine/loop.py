@@ -23,9 +23,8 @@ class Outbox:
     their running taps under its destinations' G tap maps and, where events are split into
     messages, their running message counts; sized for the most events a frame of it holds."""
 
-    def __init__(self, nodes, input_size: int):
-        sizes = [input_size if node.index == len(nodes) - 1 else node.gathered[0].size
-                 for node in nodes]
+    def __init__(self, nodes, port, input_size: int):
+        sizes = [input_size if node is port else node.gathered[0].size for node in nodes]
         self.bo = np.zeros((len(nodes), 6), np.int64)
         i = c = m = 0
         for node, n in zip(nodes, sizes):
@@ -52,7 +51,7 @@ def run_chip(chip, state, cores, port) -> tuple[float, float]:
     the loop itself (between the Python stages)."""
     n = len(chip.nodes)
     sn, hf, he, hk, hs = events.tables(n, 4 * (n + len(chip.ch)) + 64)
-    box = Outbox(chip.nodes, int(np.prod(state.net.input_shape)))
+    box = Outbox(chip.nodes, port, int(np.prod(state.net.input_shape)))
     now = 0.0
 
     def input_done(b):

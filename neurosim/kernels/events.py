@@ -11,9 +11,10 @@ frame; the loop then continues from where it stopped.
 
 Tables: the chip's (kernels.noc), plus
 
-    sn  (nodes, NODE_S) int64    per node: what it waits for (PHASE), its frame, the id of the
-                                 wait a lookahead timeout belongs to, its wake (-1: none); the
-                                 port's input and timestep
+    sn  (nodes, NODE_S) int64    per node: whether it has finished (or, the port, waits for an
+                                 input to finish: PHASE), its frame, the id of the wait a
+                                 lookahead timeout belongs to, its wake (-1: none); the port's
+                                 input and timestep
     hf, he, hk                   the event queue, a binary heap: time, order of scheduling,
                                  (kind, node or channel or input, wait id)
     hs  (HEAP_S,) int64          heap size, next order number, the next node to start, and the
@@ -36,7 +37,7 @@ INF = np.inf
 # sn columns
 PHASE, FRAME, GEN, WAKE, INPUT, STEP = range(6)
 NODE_S = 6
-RUNNING, RECEIVING, CREDIT, INPUT_WAIT, FINISHED = range(5)
+RUNNING, INPUT_WAIT, FINISHED = range(3)
 # event kinds
 K_WAKE, K_TIMEOUT, K_CREDIT, K_INPUT = range(4)
 # hs fields
@@ -226,7 +227,6 @@ def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, bi, bc, bm, bo, sn
                     hs[CONT_NODE], hs[CONT_WHAT] = node, SEND_MORE
                     return GROW_RING, node, c, now
                 if code != DONE:  # stalled: waits for the credit of channel c
-                    sn[node, PHASE] = CREDIT
                     node = -1
                     continue
             if node == port:  # the next timestep of its input, or the next input
@@ -252,9 +252,7 @@ def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, bi, bc, bm, bo, sn
         if count:
             _trigger(ev, sn, hf, he, hk, hs, now)
         if code == DONE:
-            sn[node, PHASE] = RUNNING
             return STAGE, node, -1, now
-        sn[node, PHASE] = RECEIVING
         sn[node, GEN] += 1
         sn[node, WAKE] = sn[node, GEN]
         if until < INF:
