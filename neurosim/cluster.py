@@ -40,6 +40,21 @@ MAX_RESTARTS = 3  # fresh process pools after workers died, before the run gives
 SCATTER_BYTES = 1 << 20  # shard inputs larger than this go to Dask workers ahead of the task
 WORKERS_ENV = "NEUROSIM_WORKERS"  # overrides the default number of workers
 
+# A local Dask cluster's workers, set for long single-threaded tasks that hold the GIL:
+# - Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers, which hands every freed
+#   block back to the OS: the reference's batch-sized arrays then fault their pages in again at
+#   each layer (a quarter of the CPU time went to the kernel). Ours keep glibc's own thresholds.
+# - The sampling profiler (every 10 ms), the event-loop tick (20 ms) and the system and memory
+#   monitors (0.5 s, 0.1 s) each take the GIL from the task: 8% of a worker's CPU went to them,
+#   and a shard took 1.2x as long as in a plain process. Off, or once a second.
+LOCAL_WORKER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
 
 def dask_available() -> bool:
     try:
@@ -161,12 +176,7 @@ class Dask:
         else:
             import dask
 
-            # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers, which hands
-            # every freed block back to the OS: the reference's batch-sized arrays then fault
-            # their pages in again at each layer (a quarter of the CPU time went to the
-            # kernel). Our workers keep glibc's own, adaptive thresholds.
-            with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_":
-                                  None}):
+            with dask.config.set(LOCAL_WORKER_CONFIG):
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
                                             processes=True, dashboard_address=":0",
                                             silence_logs=logging.ERROR)
