@@ -69,16 +69,26 @@ class Quantiser:
         self.cal = calibration
         self.report: dict[str, dict] = {}
         self.max_level = {input_name: input_max}
+        self._seen: dict[int, tuple] = {}  # id(weight) → (weight kept alive, max, max Σ)
 
     @staticmethod
     def _limit(bits: int) -> int:
         return 2 ** (bits - 1) - 1
 
+    def _magnitudes(self, t) -> tuple[float, float]:
+        """(largest |w|, largest Σ|w| over one output's weights) of term ``t``: read many times
+        per layer, computed once per weight array (a full-width VGG16 has 15 M weights)."""
+        key = id(t.weight)
+        if key not in self._seen:
+            a = np.abs(t.weight)
+            per_out = a.reshape(a.shape[0], -1).sum(axis=1) if t.kind != "identity" else a
+            self._seen[key] = (t.weight, float(a.max(initial=0.0)),
+                               float(per_out.max(initial=0.0)))
+        return self._seen[key][1:]
+
     def _fan_in(self, t) -> float:
         """Largest Σ|w|·(largest source value) over the outputs of term ``t``, float units."""
-        a = np.abs(t.weight)
-        per_out = a.reshape(a.shape[0], -1).sum(axis=1) if t.kind != "identity" else a
-        return float(per_out.max(initial=0.0)) * self.max_level[t.member.source]
+        return self._magnitudes(t)[1] * self.max_level[t.member.source]
 
     def potential_range(self, d) -> tuple[float, str]:
         """(the range the potential word must hold, in float units; why)."""
@@ -109,7 +119,7 @@ class Quantiser:
         span, why = self.potential_range(d)
         caps = {"potentials": vlim / span if span > 0 else math.inf}
         for t in d.current.terms:
-            wmax = float(np.max(np.abs(t.weight), initial=0.0))
+            wmax = self._magnitudes(t)[0]
             if wmax > 0:  # at shift 0 every weight fits its word
                 caps["weights"] = min(caps.get("weights", math.inf), wlim / wmax)
             acc = self._fan_in(t)
@@ -124,7 +134,7 @@ class Quantiser:
         main = [t for t in d.current.terms if t.kind != "identity" and np.any(t.weight != 0)]
         candidates = [(s, limited_by)]
         if main:  # lower s (by < 2×) so that the largest weights fill their word exactly
-            wmax = max(float(np.max(np.abs(t.weight))) for t in main)
+            wmax = max(self._magnitudes(t)[0] for t in main)
             k = self._shift(wmax, s) + 1
             filled = wlim / (wmax * 2.0 ** k)
             if wmax * s * 2.0 ** (k - 1) < wlim * (1 - 1e-9) and k <= MAX_SHIFT and all(
@@ -150,8 +160,10 @@ class Quantiser:
         total = 0.0
         for t in terms:
             k = self.shift_for(t, s, mode)
-            x = t.weight * s * 2.0 ** k
-            err = np.abs(x - np.rint(x)).reshape(len(x), -1).sum(axis=1) / 2.0 ** k
+            x = t.weight * s
+            x *= 2.0 ** k  # in place: the same numbers as t.weight * s * 2^k, a third the memory
+            x -= np.rint(x)
+            err = np.abs(x, out=x).reshape(len(x), -1).sum(axis=1) / 2.0 ** k
             total += float(err.max(initial=0.0))
         return total
 
@@ -167,7 +179,7 @@ class Quantiser:
     def shift_for(self, t, s: float, mode: str) -> int:
         """The largest right shift that keeps term ``t``'s weights in the word and its
         accumulator below ACC_EXACT."""
-        wmax = float(np.max(np.abs(t.weight), initial=0.0))
+        wmax = self._magnitudes(t)[0]
         if mode == "sum" or t.kind == "identity" or wmax == 0:
             return 0
         k = self._shift(wmax, s)
