@@ -4,11 +4,19 @@ float32 forward pass of the same network, in the same process.
     python benchmarks/bench_engine.py                      # VGG16, N=4, T=1, 32 images
     python benchmarks/bench_engine.py --arch sew --samples 16 --timesteps 4
     python benchmarks/bench_engine.py --model models/vgg16_cifar10_n4t1_w025   # trained weights
+    python benchmarks/bench_engine.py --arch sew --samples 256 --workers 2  # + 2 workers' run
 
 Reports per image: engine wall time, dense numpy/BLAS and torch forward times and the ratios,
 synapse visits per second of the engine (all of it) and of its scatter kernels alone, the share
 of wall time spent in SimPy and in the kernels, and the machine load (background jobs share the
 2 cores: compare ratios, not absolute times). With --out DIR the numbers are also written as JSON.
+
+--workers K (K > 1) also runs the same images through ``neurosim.simulate.simulate(...,
+workers=K)`` — the network saved to a temporary model directory, as the CLI reads it — and
+reports its time per image against torch's (which uses every core too): the sharded run, from
+the first shard sent to the last one merged (each worker's model load and first kernel calls
+included, the cluster's start not), and the whole call. Shards hold whole blocks of 64 images,
+so K workers need K × 64 images or more to all work.
 """
 
 from __future__ import annotations
@@ -69,6 +77,24 @@ class KernelClock:
         core.Synapses.scatter = self.original
 
 
+def workers_run(graph, args, data, result) -> dict:
+    """The same images through ``simulate(..., workers=args.workers)`` on the network saved as
+    a model directory (calibration off, as the in-process run above)."""
+    import tempfile
+
+    from neurosim.model.io import save_model
+    from neurosim.simulate import simulate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = save_model(graph, Path(tmp) / "model")
+        start = time.perf_counter()
+        sim = simulate(model, hw=args.hw, inputs=data, float_reference=False, record=False,
+                       calibration=False, workers=args.workers)
+        call_s = time.perf_counter() - start
+    return {"sharded_s": sim.result.timing["wall_s"], "call_s": call_s,
+            "identical": sim.result.counts.differences(result.counts) == []}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arch", default="vgg16", choices=["vgg16", "sew", "sparse", "spiking"])
@@ -83,6 +109,8 @@ def main(argv=None):
                                 "core per layer, default timing)")
     p.add_argument("--check", action="store_true", help="also run the reference and compare")
     p.add_argument("--out", help="write the results as JSON into this directory")
+    p.add_argument("--workers", type=int, default=1,
+                   help="also time a sharded run on this many worker processes (above 1)")
     args = p.parse_args(argv)
 
     load_before = os.getloadavg()
@@ -124,6 +152,7 @@ def main(argv=None):
         check = {"reference_s_per_image": (time.perf_counter() - start) / n,
                  "identical_counts": ref.counts.differences(result.counts) == [],
                  "identical_logits": bool(np.array_equal(ref.logits, result.logits))}
+    sharded = workers_run(graph, args, data, result) if args.workers > 1 else None
     load_after = os.getloadavg()
     timing = result.timing
     report = {
@@ -149,6 +178,14 @@ def main(argv=None):
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "check": check,
     }
+    if sharded is not None:
+        report.update({
+            "workers": args.workers,
+            "workers_s_per_image": sharded["sharded_s"] / n,
+            "workers_call_s_per_image": sharded["call_s"] / n,
+            "ratio_workers_to_dense_torch": sharded["sharded_s"] / dense["torch"],
+            "workers_speedup": engine_s / sharded["sharded_s"],
+            "workers_identical_counts": sharded["identical"]})
     out = Path(args.out) if args.out else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
