@@ -5,6 +5,7 @@ float32 forward pass of the same network, in the same process.
     python benchmarks/bench_engine.py --arch sew --samples 16 --timesteps 4
     python benchmarks/bench_engine.py --model models/vgg16_cifar10_n4t1_w025   # trained weights
     python benchmarks/bench_engine.py --arch sew --samples 256 --workers 2  # + 2 workers' run
+    python benchmarks/bench_engine.py --samples 2048 --workers 2 --input CIFAR-10_TEST.npz
 
 Reports per image: engine wall time, dense numpy/BLAS and torch forward times and the ratios,
 synapse visits per second of the engine (all of it) and of its scatter kernels alone, the share
@@ -104,6 +105,9 @@ def main(argv=None):
     p.add_argument("--model", help="a model directory (trained weights) instead of --arch's "
                                    "random He-normal ones; its own N and T")
     p.add_argument("--samples", type=int, default=32)
+    p.add_argument("--input", default=str(CIFAR),
+                   help="an npz of images (default: the 500 test images of the shipped VGG16; "
+                        "e.g. the 10,000 of cifar10_test_q75.npz for --workers)")
     p.add_argument("--repeat", type=int, default=3, help="dense runs: best of this many")
     p.add_argument("--hw", help="hardware profile YAML (core limits split layers; default: one "
                                 "core per layer, default timing)")
@@ -114,7 +118,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     load_before = os.getloadavg()
-    data = load_npz_images(CIFAR)
+    data = load_npz_images(args.input)
     data = data.subset(stratified_indices(data.labels, args.samples, seed=0))
     if args.model:
         graph = load_model(args.model)
@@ -158,7 +162,7 @@ def main(argv=None):
     report = {
         "network": net.name, "profile": profile.name if profile else "default",
         "cores": len(getattr(net, "cores", net.layers)), "samples": n, "levels": args.levels, "timesteps": args.timesteps,
-        "width": args.width, "inputs": "CIFAR-10 test (JPEG-Q75 copy), stratified",
+        "width": args.width, "inputs": f"{Path(args.input).name}, stratified",
         "weights": args.model or "random He-normal", "accuracy": result.accuracy,
         "synapse_visits_per_image": visits / n,
         "events_per_image": result.counts.total("events_out") / n,
