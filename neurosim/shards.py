@@ -153,14 +153,20 @@ def plan(inputs: int, block_inputs: int, shard_inputs: int | None = None,
          workers: int = 1) -> list[tuple[int, int]]:
     """Shards as (start, stop) input ranges of whole blocks. ``shard_inputs`` is rounded up to
     whole blocks; by default a shard holds at most MAX_SHARD_BLOCKS blocks, fewer so that every
-    worker gets at least SHARDS_PER_WORKER shards where there are enough blocks."""
+    worker gets at least SHARDS_PER_WORKER shards where there are enough blocks, and with
+    several workers the last ``workers`` shards' worth of blocks go one block a shard: workers
+    take shards as they free up, so the last one to finish runs at most a block past the others
+    (not a whole shard)."""
     blocks = math.ceil(inputs / block_inputs)
     if shard_inputs is not None:
         per = max(1, math.ceil(shard_inputs / block_inputs))
+        tail = 0
     else:
         per = max(1, min(MAX_SHARD_BLOCKS, blocks // (SHARDS_PER_WORKER * max(1, workers))))
-    step = per * block_inputs
-    return [(s, min(s + step, inputs)) for s in range(0, inputs, step)]
+        tail = min(blocks, per * workers) if workers > 1 else 0
+    edges = list(range(0, blocks - tail, per)) + list(range(blocks - tail, blocks))
+    return [(b * block_inputs, min((edges[i + 1] if i + 1 < len(edges) else blocks)
+                                   * block_inputs, inputs)) for i, b in enumerate(edges)]
 
 
 def inputs_text(start: int, stop: int) -> str:

@@ -24,7 +24,9 @@ def test_plan_holds_whole_blocks():
     assert all(start % 64 == 0 for start, _ in shards) and shards[-1][1] == 10_000
     assert max(stop - start for start, stop in shards) == 4 * 64  # MAX_SHARD_BLOCKS
     assert len(plan(640, 64, None, workers=2)) == 10  # at least 4 shards per worker
-    assert len(plan(2048, 64, None, workers=2)) == 8
+    # 32 blocks on 2 workers: shards of 4, the last 2 × 4 blocks one a shard (a short tail)
+    assert [(b - a) // 64 for a, b in plan(2048, 64, None, workers=2)] == [4] * 6 + [1] * 8
+    assert [(b - a) // 64 for a, b in plan(2048, 64, None, workers=1)] == [4] * 8
 
 
 def test_block_inputs_is_a_profile_field(tmp_path):
