@@ -276,6 +276,28 @@ def test_fire_float_matches_twin(rng):
     assert np.array_equal(z, want_z) and np.allclose(v, want_v)
 
 
+@pytest.mark.parametrize("theta", [5458, 0.1, 3.7])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_fire_at_the_edges_of_a_threshold_that_is_not_a_power_of_two(theta, reset):
+    """Below θ the kernel skips the division: ⌊x/θ⌋ ≤ 0 there, for integers and for Python's
+    (and numpy's) float floor division alike; at, just above and past N·θ it divides."""
+    n = 4
+    if isinstance(theta, int):
+        points = [theta - 1, theta, theta + 1, 0, -1, -theta, n * theta - 1, n * theta,
+                  n * theta + 1, 10 * theta]
+        v = np.array(points, np.int64)
+    else:
+        edges = [theta, n * theta, 2 * theta, 0.0, -theta]
+        points = [x for e in edges for x in (np.nextafter(e, -np.inf), e, np.nextafter(e, np.inf))]
+        v = np.array(points, np.float64)
+    v = v.reshape(1, 1, -1)
+    want_v, want_z, want_spikes, _ = twin_fire(v, None, theta, n, None, "spiking", reset)
+    z = np.zeros(v.shape, np.int32)
+    spikes, _ = kernels.fire(v, None, theta, n, None, "spiking", reset, z)
+    assert np.array_equal(z, want_z) and spikes == want_spikes
+    assert np.array_equal(v, want_v)
+
+
 def test_fire_rejects_mismatched_levels_array():
     with pytest.raises(KernelError, match="levels"):
         kernels.fire(np.zeros((1, 2, 3), np.int64), None, 1, 1, None, "spiking", "subtract",

@@ -106,6 +106,8 @@ def _fire(v, bias, has_bias, theta, shift, levels, lo, hi, saturate, mode, reset
                 if mode == 0:  # spiking: z = clip(⌊v/θ⌋, 0, N), then reset
                     if shift >= 0:  # θ = 2^shift: the floor division is an arithmetic shift
                         q = int(x) >> shift
+                    elif x < theta:  # ⌊x/θ⌋ ≤ 0 (exactly, for integers and floats alike):
+                        q = 0  # most neurons, spared a 64-bit division
                     else:
                         q = x // theta
                     if q < 0:
