@@ -442,3 +442,29 @@ def test_fire_emit_is_fire_pool_and_gather(pool, mode):
     assert np.array_equal(got[2] % (out2.shape[0] * out2.shape[1]),
                           idx % (out2.shape[0] * out2.shape[1]))
     assert np.array_equal(got[3], val) and got[4] == level_sum
+
+
+def test_compiled_code_is_kept_per_version_of_every_source(tmp_path):
+    """Numba keys a cached kernel by its own file, but events.advance compiles noc.py's steps
+    into itself and the neuron kernels freeze model/neurons.py's DECAY_BITS: the kernels' code
+    folder is named by a hash of all of them, so editing any one compiles everything again."""
+    from numba.core.registry import CPUDispatcher
+
+    from neurosim.kernels import dense, events, jit, noc, synapses
+    from neurosim.kernels import neurons as kernel_neurons
+
+    names = {p.name for p in jit.SOURCES}
+    assert {"noc.py", "events.py", "neurons.py", "synapses.py", "dense.py", "jit.py"} <= names
+    assert any(p.parent.name == "model" and p.name == "neurons.py" for p in jit.SOURCES)
+    files = [tmp_path / "noc.py", tmp_path / "events.py"]
+    for f in files:
+        f.write_text("x = 1\n")
+    before = jit.fingerprint(files)
+    files[0].write_text("x = 2\n")  # the callee alone changes: a new folder
+    assert jit.fingerprint(files) != before
+    folder = str(jit.code_folder())
+    dispatchers = [f for m in (dense, events, kernel_neurons, noc, synapses)
+                   for f in vars(m).values() if isinstance(f, CPUDispatcher)]
+    assert len(dispatchers) >= 30
+    for f in dispatchers:
+        assert f.stats.cache_path.startswith(folder), f.py_func.__name__

@@ -16,12 +16,11 @@ stays an independent check of the engine.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .jit import JIT, _check
+from .jit import _check, kernel
 
 
-@njit(**JIT)
+@kernel
 def taps(size, kernel, stride, padding, out_size):
     """out[i, k]: the output coordinate that input coordinate i reaches through kernel tap k,
     or -1 (one axis of a convolution: borders clipped, strides respected)."""
@@ -34,7 +33,7 @@ def taps(size, kernel, stride, padding, out_size):
     return out
 
 
-@njit(**JIT)
+@kernel
 def _conv(x, w, sh, sw, ph, pw, out):
     b_n, c_n, h, w_n = x.shape
     kh, kw, c_out = w.shape[1], w.shape[2], w.shape[3]
@@ -64,7 +63,7 @@ def _conv(x, w, sh, sw, ph, pw, out):
                                 acc[k] += v * wr[k]
 
 
-@njit(**JIT)
+@kernel
 def _linear(x, w, out):
     b_n, n_in = x.shape
     n_out = w.shape[1]

@@ -26,9 +26,8 @@ Tables: the chip's (kernels.noc), plus
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .jit import JIT
+from .jit import kernel
 from .noc import (CLOCK, DONE, EV_CREDIT, GROW, OUT_HI, OUT_LO, SENDER, WAITING, receive_step,
                   send_step)
 
@@ -67,12 +66,12 @@ def grow_heap(hf, he, hk):
             np.concatenate([hk, np.zeros((n, 3), np.int64)]))
 
 
-@njit(**JIT)
+@kernel
 def _before(hf, he, a, b):
     return hf[a] < hf[b] or (hf[a] == hf[b] and he[a] < he[b])
 
 
-@njit(**JIT)
+@kernel
 def _swap(hf, he, hk, a, b):
     hf[a], hf[b] = hf[b], hf[a]
     he[a], he[b] = he[b], he[a]
@@ -80,7 +79,7 @@ def _swap(hf, he, hk, a, b):
         hk[a, j], hk[b, j] = hk[b, j], hk[a, j]
 
 
-@njit(**JIT)
+@kernel
 def _push(hf, he, hk, hs, time, kind, x, gen):
     """Schedule an event at ``time``, after every event already scheduled for that time."""
     i = hs[SIZE]
@@ -96,7 +95,7 @@ def _push(hf, he, hk, hs, time, kind, x, gen):
         i = parent
 
 
-@njit(**JIT)
+@kernel
 def _pop(hf, he, hk, hs):
     """Remove the first event; its fields are left in the heap's last row (returned)."""
     n = hs[SIZE] - 1
@@ -115,7 +114,7 @@ def _pop(hf, he, hk, hs):
         i = best
 
 
-@njit(**JIT)
+@kernel
 def _trigger(ev, sn, hf, he, hk, hs, now):
     """The SimPy events the last step asked for, in order: wake a core, credit a sender."""
     for i in range(ev[0]):
@@ -127,7 +126,7 @@ def _trigger(ev, sn, hf, he, hk, hs, now):
             _push(hf, he, hk, hs, now, K_WAKE, e >> 1, 0)
 
 
-@njit(**JIT)
+@kernel
 def _sending(bi, bc, bm, bo, s):
     """Node s's frame as send_step reads it: events, running taps, running message counts."""
     lo, n, c_lo, g, m_lo, split = bo[s, 0], bo[s, 1], bo[s, 2], bo[s, 3], bo[s, 4], bo[s, 5]
@@ -135,13 +134,13 @@ def _sending(bi, bc, bm, bo, s):
             bm[m_lo:m_lo + (n + 1 if split != 0 else 1)])
 
 
-@njit(**JIT)
+@kernel
 def _full(hf, hs, ev):
     """Too little room left in the heap for what one more kernel step may schedule."""
     return hf.shape[0] - hs[SIZE] < ev.shape[0] + 4
 
 
-@njit(**JIT)
+@kernel
 def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, bi, bc, bm, bo, sn, hf, he, hk,
             hs, done, finished, started, frames, timesteps, window, inputs, size, port, now):
     """Run the chip from ``now`` until a node needs Python or nothing is left; returns (what,
@@ -260,7 +259,7 @@ def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, bi, bc, bm, bo, sn
         node = -1
 
 
-@njit(**JIT)
+@kernel
 def input_done(hf, he, hk, hs, done, b, now):
     """The output layer finished input ``b``: its SimPy event succeeds now (the port, if it
     waits for it, resumes when the event comes up)."""

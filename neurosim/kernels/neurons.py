@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ..model.neurons import DECAY_BITS
-from .jit import JIT, _check
+from .jit import _check, kernel
 
 MODE_SPIKING, MODE_READOUT, MODE_SUM = 0, 1, 2
 MODES = {"spiking": MODE_SPIKING, "readout": MODE_READOUT, "sum": MODE_SUM}
@@ -15,14 +14,14 @@ POOL_MAX, POOL_SUM = 0, 1
 POOLS = {"max": POOL_MAX, "sum": POOL_SUM}
 
 
-@njit(**JIT)
+@kernel
 def _leak_int(v, decay_q):
     flat = v.reshape(-1)
     for i in range(flat.shape[0]):
         flat[i] = (flat[i] * decay_q) >> DECAY_BITS
 
 
-@njit(**JIT)
+@kernel
 def _leak_float(v, decay):
     flat = v.reshape(-1)
     for i in range(flat.shape[0]):
@@ -38,7 +37,7 @@ def leak(v, kind: str, decay, stateless: bool, integer: bool) -> None:
         _leak_int(v, int(decay)) if integer else _leak_float(v, float(decay))
 
 
-@njit(**JIT)
+@kernel
 def _integrate_int(v, acc, shift, half, offset):
     h, w, c = v.shape
     for i in range(h):
@@ -50,7 +49,7 @@ def _integrate_int(v, acc, shift, half, offset):
                 ar[offset + k] = 0
 
 
-@njit(**JIT)
+@kernel
 def _integrate_float(v, acc, offset):
     h, w, c = v.shape
     for i in range(h):
@@ -83,7 +82,7 @@ def integrate(v, acc, shift: int, offset: int = 0) -> None:
         _integrate_float(v, acc, offset)
 
 
-@njit(**JIT)
+@kernel
 def _fire(v, bias, has_bias, theta, shift, levels, lo, hi, saturate, mode, reset_zero, z):
     h, w, c = v.shape
     spikes = 0
@@ -163,7 +162,7 @@ def fire(v, bias, theta, levels: int, v_range, mode: str, reset: str, z):
 
 # --- pooling and event gathering -----------------------------------------------------------------
 
-@njit(**JIT)
+@kernel
 def _pool(z, out, kind, kh, kw, sh, sw):
     ho, wo, c = out.shape
     for i in range(ho):
@@ -191,7 +190,7 @@ def pool(z, kind: str, kernel, stride, out) -> None:
     _pool(z, out, POOLS[kind], kernel[0], kernel[1], stride[0], stride[1])
 
 
-@njit(**JIT)
+@kernel
 def _gather(out, c0, idx, val):
     h, w, c = out.shape
     plane = h * w
@@ -209,7 +208,7 @@ def _gather(out, c0, idx, val):
     return n, level_sum
 
 
-@njit(**JIT)
+@kernel
 def _count_nonzero(out):
     flat = out.reshape(-1)
     n = 0
@@ -239,7 +238,7 @@ def gather(out, c0: int = 0, c_total: int | None = None):
 
 # --- the fire and emit stages in one call --------------------------------------------------------
 
-@njit(**JIT)
+@kernel
 def _fire_emit(v, bias, has_bias, theta, shift, levels, lo, hi, saturate, mode, reset_zero, z,
                pool_kind, kh, kw, sh, sw, out, c0, idx, val):
     spikes, saturations = _fire(v, bias, has_bias, theta, shift, levels, lo, hi, saturate, mode,

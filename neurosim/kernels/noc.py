@@ -33,9 +33,8 @@ Tables (row = node or channel; the field names below index the columns):
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .jit import JIT
+from .jit import kernel
 
 INF = np.inf
 
@@ -71,7 +70,7 @@ DONE, WAIT, STALLED_SEND, GROW = 0, 1, 2, 3
 EV_WAKE, EV_CREDIT = 0, 1
 
 
-@njit(**JIT)
+@kernel
 def _emit(ev, kind, x):
     """Ask for a SimPy event: ev[0] counts them, each is 2·x + kind (x a node or channel)."""
     n = ev[0]
@@ -79,7 +78,7 @@ def _emit(ev, kind, x):
     ev[0] = n + 1
 
 
-@njit(**JIT)
+@kernel
 def _room_time(ch, pq, pt, c, events):
     """(True, the earliest time channel c has room for ``events``) from the releases known so
     far (later ones can only come later; 0 if it has room now), or (False, 0) if that needs
@@ -96,7 +95,7 @@ def _room_time(ch, pq, pt, c, events):
     return False, 0.0
 
 
-@njit(**JIT)
+@kernel
 def _release(ch, pq, pt, ev, c, time, events):
     """The receiver is done with ``events`` of channel c at ``time``: their room comes back
     then; a sender stalled on c gets its credit once the room it needs is known."""
@@ -111,7 +110,7 @@ def _release(ch, pq, pt, ev, c, time, events):
         _emit(ev, EV_CREDIT, c)
 
 
-@njit(**JIT)
+@kernel
 def _pop_releases(ni, ch, pq, pt, c, time):
     """Room released by ``time`` is free again for the sender (and leaves the FIFO's occupancy)."""
     owner = ch[c, OWNER]
@@ -126,7 +125,7 @@ def _pop_releases(ni, ch, pq, pt, c, time):
         ni[owner, OCCUPIED] -= n
 
 
-@njit(**JIT)
+@kernel
 def _unready(ni, ch, r, c):
     prev, nxt = ch[c, PREV], ch[c, NEXT]
     if prev >= 0:
@@ -140,7 +139,7 @@ def _unready(ni, ch, r, c):
     ch[c, IN_READY] = 0
 
 
-@njit(**JIT)
+@kernel
 def _reach(links, ch, idx, cum, c, start, stop):
     """Synapses that events [start, stop) of the frame visit at channel c's core: per reach term,
     taps × the core's channels (conv), the core's outputs per event (linear), or the events
@@ -163,7 +162,7 @@ def _reach(links, ch, idx, cum, c, start, stop):
     return syn
 
 
-@njit(**JIT)
+@kernel
 def _push(ni, ch, pq, pt, links, idx, cum, ev, c, frame, start, stop, last, time, delay):
     """Put a piece into channel c (room checked) at ``time``: it arrives ``latency`` (plus the
     ``delay`` its packet queued on busy links) later; the
@@ -198,7 +197,7 @@ def _push(ni, ch, pq, pt, links, idx, cum, ev, c, frame, start, stop, last, time
         _emit(ev, EV_WAKE, owner)
 
 
-@njit(**JIT)
+@kernel
 def _earliest_send(nf, ni, s, now):
     """No piece node s pushes from now on leaves before this: its clock (never behind SimPy's
     while it runs), plus, for a core still receiving its frame, the fire stage and one packet."""
@@ -209,7 +208,7 @@ def _earliest_send(nf, ni, s, now):
     return start + ni[s, FIRE_CYCLES] + ni[s, PER_PACKET]
 
 
-@njit(**JIT)
+@kernel
 def _serve(nf, ni, ch, pq, pt, ev, r, c, frame, until):
     """Channel c's queued pieces of ``frame`` that arrive by ``until`` (at least one), in order:
     each is served no earlier than it arrives, and its room comes back when it is done."""
@@ -241,7 +240,7 @@ def _serve(nf, ni, ch, pq, pt, ev, r, c, frame, until):
         ni[r, PENDING] -= 1
 
 
-@njit(**JIT)
+@kernel
 def receive_step(nf, ni, ch, pq, pt, links, ev, r, frame, now, resume):
     """Core r serves pieces of ``frame`` until every source has delivered its last one (DONE) or
     it must wait (WAIT, until when at most; inf: for a push); then how many SimPy events it asks
@@ -299,7 +298,7 @@ def receive_step(nf, ni, ch, pq, pt, links, ev, r, frame, now, resume):
     return DONE, 0.0, ev[0], ev[1]
 
 
-@njit(**JIT)
+@kernel
 def _packet_bits(ch, idx, messages, c, a, e, k):
     """Payload bits of packet k (events [a, e) of the frame) on channel c, coded as noc.py
     counts them: the header, the frame's bitmap on its first packet, and per event its bits
@@ -318,7 +317,7 @@ def _packet_bits(ch, idx, messages, c, a, e, k):
     return bits + ch[c, EVENT_BITS] * words
 
 
-@njit(**JIT)
+@kernel
 def _occupy(lf, li, lb, link, ready, cycles):
     """Link ``link`` carries a packet whose head reaches it at ``ready`` for ``cycles``: in the
     first gap of its busy intervals that starts no earlier and is long enough (the packets that
@@ -362,7 +361,7 @@ def _occupy(lf, li, lb, link, ready, cycles):
     return start
 
 
-@njit(**JIT)
+@kernel
 def _traverse(ch, lf, li, lb, links, c, time, bits):
     """A packet of ``bits`` leaving at ``time`` into channel c takes the links of its route in
     order, each busy for ⌈bits / link width⌉ cycles, waiting where one is busy, its head moving
@@ -382,7 +381,7 @@ def _traverse(ch, lf, li, lb, links, c, time, bits):
     return first, ready
 
 
-@njit(**JIT)
+@kernel
 def send_step(nf, ni, ch, pq, pt, links, lf, li, lb, idx, cum, messages, route, ev, s, frame,
               t, size, start):
     """Node s cuts ``frame``'s events ``idx`` into packets of ``size`` and pushes each, in order,

@@ -9,9 +9,8 @@ visits of each segment come back separately.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .jit import JIT, _check
+from .jit import _check, kernel
 
 
 def _check_events(idx, val, bounds, visits, level_visits):
@@ -24,7 +23,7 @@ def _check_events(idx, val, bounds, visits, level_visits):
            f"expected per-segment outputs of shape ({len(bounds) - 1},), got {visits.shape}")
 
 
-@njit(**JIT)
+@kernel
 def _conv_scatter(acc, weight, idx, val, bounds, visits, level_visits, plane, start, tap, out):
     c_out = acc.shape[-1]
     acc2 = acc.reshape(-1, c_out)  # (H_out·W_out, C_out)
@@ -105,7 +104,7 @@ def conv_scatter(acc, weight, idx, val, bounds, in_hw, stride, padding, visits, 
                   start, tap, out)
 
 
-@njit(**JIT)
+@kernel
 def _linear_scatter(acc, weight, idx, val, bounds, visits, level_visits):
     nout = acc.shape[0]
     for seg in range(bounds.shape[0] - 1):
@@ -133,7 +132,7 @@ def linear_scatter(acc, weight, idx, val, bounds, visits, level_visits):
     _linear_scatter(acc, weight, idx, val, bounds, visits, level_visits)
 
 
-@njit(**JIT)
+@kernel
 def _identity_scatter(acc, factor, idx, val, bounds, visits, level_visits, c0):
     h, w, cs = acc.shape
     plane = h * w
@@ -173,7 +172,7 @@ def conv_taps(in_hw, kernel, stride, padding, out_hw) -> np.ndarray:
     return np.diff(conv_reach(in_hw, kernel, stride, padding, out_hw)[0])
 
 
-@njit(**JIT)
+@kernel
 def _prefix_taps(idx, taps, plane, cum):
     """cum[g, e] = Σ taps[g, position of event e'] over e' < e, for every tap map g."""
     for g in range(taps.shape[0]):
