@@ -38,12 +38,16 @@ def fingerprint(paths) -> str:
     return digest.hexdigest()[:16]
 
 
-def code_folder() -> Path:
-    """Where the kernels' compiled code lives: one folder per version of their sources."""
+def code_folder() -> Path | None:
+    """Where the kernels' compiled code lives: one folder per version of their sources (None
+    where there is no home directory to put it in)."""
     global _folder
     if _folder is None:
         root = os.environ.get("NUMBA_CACHE_DIR")
-        root = Path(root) if root else cache_dir() / "numba"
+        try:
+            root = Path(root) if root else cache_dir() / "numba"
+        except (RuntimeError, KeyError):  # Path.home() without $HOME or a passwd entry
+            return None
         _folder = root / f"kernels-{fingerprint(SOURCES)}"
     return _folder
 
@@ -52,8 +56,11 @@ def kernel(fn):
     """``numba.njit(**JIT)``, its compiled code kept in code_folder() (Numba picks the folder
     when the function is decorated; other code's Numba cache is left where it was). Where that
     folder cannot be written, Numba falls back to its own places."""
+    folder = code_folder()
+    if folder is None:
+        return numba.njit(**JIT)(fn)
     previous = numba.config.CACHE_DIR
-    numba.config.CACHE_DIR = str(code_folder())
+    numba.config.CACHE_DIR = str(folder)
     try:
         return numba.njit(**JIT)(fn)
     finally:
