@@ -26,13 +26,11 @@ class Outbox:
     def __init__(self, nodes, port, input_size: int):
         sizes = [input_size if node is port else node.gathered[0].size for node in nodes]
         self.bo = np.zeros((len(nodes), 6), np.int64)
-        self.rows = {}  # node index → its row of bo as Python ints (read once per frame)
         i = c = m = 0
         for node, n in zip(nodes, sizes):
             g = len(node.taps)
             split = 1 if node.split else 0
             self.bo[node.index] = i, 0, c, g, m, split
-            self.rows[node.index] = (i, c, g, m, split)
             i, c, m = i + n, c + g * (n + 1), m + (n + 1 if split else 1)
         self.bi = np.zeros(max(i, 1), np.int32)
         self.bc = np.zeros(max(c, 1), np.int64)
@@ -40,7 +38,7 @@ class Outbox:
 
     def put(self, node, idx, val) -> None:
         """Node's frame (idx, val): its events, running taps and message counts in its rows."""
-        lo, c_lo, g, m_lo, split = self.rows[node.index]
+        lo, _, c_lo, g, m_lo, split = (int(x) for x in self.bo[node.index])
         n = len(idx)
         self.bo[node.index, 1] = n
         self.bi[lo:lo + n] = idx
