@@ -468,3 +468,26 @@ def test_compiled_code_is_kept_per_version_of_every_source(tmp_path):
     assert len(dispatchers) >= 30
     for f in dispatchers:
         assert f.stats.cache_path.startswith(folder), f.py_func.__name__
+
+
+def test_level_statistics_kernels_are_numpy():
+    """The histogram, sum-histogram, fan and AC-test kernels of neurosim.metrics against numpy
+    on random levels of every dtype a run records."""
+    from neurosim.kernels import levels as K
+    rng = np.random.default_rng(3)
+    for dtype in (np.int32, np.uint8, np.int64, np.float64):
+        a = (rng.integers(0, 6, (2, 5, 3, 7)) * (rng.random((2, 5, 3, 7)) < 0.3)).astype(dtype)
+        b = rng.integers(0, 3, a.shape).astype(dtype)
+        assert np.array_equal(K.histogram(a), np.bincount(a.astype(np.int64).ravel()))
+        assert np.array_equal(K.sum_histogram([a, b, a]),
+                              np.bincount((a + b + a).astype(np.int64).ravel()))
+        calls = a.reshape(2, 5, -1)
+        fan = rng.integers(0, 9, calls.shape[2])
+        assert np.array_equal(K.nonzero_fan(calls, fan), (calls != 0).astype(np.int64) @ fan)
+        if dtype is not np.float64:
+            assert np.array_equal(K.all_in(calls, [2, 3]),
+                                  np.isin(np.abs(calls), [0, 2, 3]).all(axis=2))
+    assert np.array_equal(K.histogram(np.zeros((0, 3), np.int32)), [0])
+    assert np.array_equal(K.histogram(np.zeros(5, np.int32)), [5])
+    with pytest.raises(ValueError, match=">= 0"):
+        K.histogram(np.array([1, -1, 0], np.int32))
