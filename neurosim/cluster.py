@@ -259,7 +259,8 @@ def plans(works: dict, workers: int, shard_inputs: int | None) -> dict:
         if key not in digests:
             digests[key] = inputs_sha256(w.inputs)
         run = {"network": w.job.key, "engine": w.job.engine, "record": w.job.record,
-               "block_inputs": w.job.block_inputs, "inputs": digests[key]}
+               "statistics": w.job.statistics, "block_inputs": w.job.block_inputs,
+               "inputs": digests[key]}
         out[job_id] = {"run": run, "shards": plan(len(w.inputs), w.job.block_inputs,
                                                    shard_inputs, workers)}
     return {"jobs": out}

@@ -151,9 +151,22 @@ def run_bytes(graph, samples: int, timesteps: int, record: bool = False,
              "feature maps": batch * BYTES_PER_NEURON * maps,
              "inputs": samples * per_input * 8}
     if record:
-        neurons = sum(elements(graph.shapes[n.name]) for n in graph.neurons())
-        parts["recorded levels"] = 4 * timesteps * samples * neurons
+        parts["recorded levels"] = record_bytes(graph, samples, timesteps)
     return parts
+
+
+# Keeping every layer's levels in a result costs int32 per neuron, timestep and input: a run above
+# this keeps only their statistics (levels.csv, NeuroBench SynOps: metrics.level_stats).
+RECORD_LIMIT_BYTES = 2 * 1024 ** 3
+
+
+def record_bytes(graph, samples: int, timesteps: int) -> int:
+    """The memory a run's recorded levels hold: int32 per neuron, timestep and input."""
+    return 4 * graph.neuron_count() * samples * timesteps
+
+
+def should_record(graph, samples: int, timesteps: int) -> bool:
+    return record_bytes(graph, samples, timesteps) <= RECORD_LIMIT_BYTES
 
 
 def check_run(graph, samples: int, timesteps: int, where: str, record: bool = False,

@@ -40,6 +40,7 @@ import pandas as pd
 
 from .compiler import CompiledNetwork, core_words
 from .errors import NeurosimError
+from .kernels.levels import all_in, histogram, nonzero_fan, sum_histogram
 from .model.graph import (Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Graph, Input, Linear,
                           MaxPool2d, Neuron)
 from .reference import step_layer
@@ -55,21 +56,19 @@ class _Stream:
         self.values = values
         self.unit = unit
 
-    def nonzero(self) -> np.ndarray:
-        return self.values != 0
-
     def binary_calls(self) -> np.ndarray:
         """(T, B): True where every value of the call is in {−1, 0, 1} (NeuroBench's AC test)."""
         ones = _unit_values(self.unit) if np.issubdtype(self.values.dtype, np.integer) else None
         if ones is None:
             v = np.abs(self.values.astype(np.float64) * self.unit)
             ok = (v == 0) | (np.abs(v - 1.0) <= 1e-9)
-        else:  # the integers whose value is ±1, found once: no float pass over the levels
-            a = np.abs(self.values)
-            ok = a == 0
-            for k in ones:
-                ok |= a == k
-        return ok.reshape(ok.shape[0], ok.shape[1], -1).all(axis=2)
+            return ok.reshape(ok.shape[0], ok.shape[1], -1).all(axis=2)
+        # the integers whose value is ±1, found once: no float pass over the levels
+        return all_in(self.calls(), ones)
+
+    def calls(self) -> np.ndarray:
+        """The values as (T, B, n): one row per forward call."""
+        return self.values.reshape(self.values.shape[0], self.values.shape[1], -1)
 
 
 def _unit_values(unit: float) -> list[int] | None:
@@ -166,8 +165,7 @@ def synaptic_operations(graph: Graph, net: CompiledNetwork, levels: dict[str, np
             fan = _fan_out(node, in_shape, graph.shapes[node.name], node.weight)
             dense_fan = _fan_out(node, in_shape, graph.shapes[node.name],
                                  np.ones_like(node.weight))
-            nz = src.nonzero().reshape(src.values.shape[0], src.values.shape[1], -1)
-            ops = nz.astype(np.int64) @ fan.reshape(-1)  # (T, B)
+            ops = nonzero_fan(src.calls(), fan.reshape(-1))  # (T, B)
             binary = src.binary_calls()
             out[node.name] = {
                 "layer": owner.get(node.name, node.name),
@@ -255,9 +253,9 @@ def hardware_footprint(net: CompiledNetwork) -> dict:
 
 
 def compute(sim, inputs: np.ndarray) -> dict:
-    """metrics.json for a finished Simulation run on ``inputs`` (record=True for SynOps)."""
+    """metrics.json for a finished Simulation run on ``inputs`` (SynOps and, for T > 1,
+    MembraneUpdates from the statistics its shards collected: ``level_stats``)."""
     net, graph, counts = sim.net, sim.graph, sim.counts
-    levels = sim.result.levels
     samples = counts.samples
     table = counts.table()
     layers = table[table.kind != "add"].set_index("layer")
@@ -274,8 +272,9 @@ def compute(sim, inputs: np.ndarray) -> dict:
     nb["ActivationSparsity"] = (total - nonzero) / total if total else 0.0
     nb["ActivationSparsityByLayer"] = {k: v["activation_sparsity"] for k, v in by_layer.items()}
     notes = []
-    if levels:
-        synops = synaptic_operations(graph, net, levels, inputs)
+    stats = sim.result.extra if has_stats(sim.result.extra) else None
+    if stats is not None:
+        synops = stats_synops(graph, net, stats)
         nb["SynapticOperations"] = {
             "Effective_MACs": sum(v["effective_macs"] for v in synops.values()) / samples,
             "Effective_ACs": sum(v["effective_acs"] for v in synops.values()) / samples,
@@ -286,16 +285,17 @@ def compute(sim, inputs: np.ndarray) -> dict:
                 row[key] = row.get(key, 0) + v[key]
             row.setdefault("nodes", []).append(node)
     else:
-        notes.append("SynapticOperations needs the run's output levels, which were not "
-                     "recorded (a large run: use fewer --samples)")
-    if levels or t == 1:  # T > 1 replays the run: only where recording showed it is small
-        updates = membrane_updates(net, inputs, t, levels or None)
+        notes.append("SynapticOperations needs the run's output levels, which this run did "
+                     "not record (record=False)")
+    if stats is not None or t == 1:  # T > 1 replays the run: the shards did it
+        updates = ({layer.name: int(stats[f"updates:{layer.name}"][0]) for layer in spiking}
+                   if stats is not None else membrane_updates(net, inputs, t))
         nb["MembraneUpdates"] = sum(updates.values()) / samples
         for name, n in updates.items():
             by_layer[name]["membrane_updates"] = n
     else:
-        notes.append("MembraneUpdates needs a replay of this T > 1 run, skipped because the "
-                     "run was too large to record (use fewer --samples)")
+        notes.append("MembraneUpdates needs a replay of this T > 1 run, which its shards did "
+                     "not make (record=False)")
     for name, row in by_layer.items():
         for key in ("effective_macs", "effective_acs", "dense", "membrane_updates"):
             if key in row:
@@ -326,29 +326,18 @@ def compute(sim, inputs: np.ndarray) -> dict:
 
 # --- levels.csv: the spike-level distribution -----------------------------------------------
 # Counters keep events and Σz, not the distribution of z; the distribution needs the recorded
-# output levels of a run (``simulate(..., record=True)``). Values are counted as sent, after
+# output levels of a run (each shard's, ``level_stats``). Values are counted as sent, after
 # pooling, over every neuron, timestep and input (z = 0 included, so counts add up to
 # out_neurons × T × samples). For forward-mode residual sums the value is the sum of the member
 # levels at each position, which is where SEW-ResNet's values exceed N (the spike avalanche).
 
-def histogram(values: np.ndarray) -> np.ndarray:
-    """Counts of each non-negative integer value: index z holds how many entries equal z."""
-    flat = np.asarray(values).ravel()
-    if flat.size == 0:
-        return np.zeros(1, np.int64)
-    if flat.min() < 0:
-        raise ValueError("output levels must be >= 0")
-    return np.bincount(flat.astype(np.int64))
-
-
-def level_counts(net: CompiledNetwork, levels: dict[str, np.ndarray]) -> pd.DataFrame:
-    """levels.csv rows (layer, kind, level, count) from recorded levels {layer: (T, B, ...)}."""
-    rows = []
+def level_histograms(net: CompiledNetwork, levels: dict[str, np.ndarray]) -> dict:
+    """{(kind, name): histogram} of recorded levels {layer: (T, B, ...)}: every layer's, then
+    every forward-mode sum's (of its members' levels)."""
+    out = {}
     for layer in net.layers:
-        if layer.name not in levels:
-            continue
-        for z, n in enumerate(histogram(levels[layer.name])):
-            rows.append({"layer": layer.name, "kind": "layer", "level": z, "count": int(n)})
+        if layer.name in levels:
+            out["layer", layer.name] = histogram(levels[layer.name])
     if net.add_mode == "forward":
         for add in net.adds:
             if not all(m in levels for m in add.members):
@@ -356,7 +345,61 @@ def level_counts(net: CompiledNetwork, levels: dict[str, np.ndarray]) -> pd.Data
             arrays = [levels[m] for m in add.members]
             if len({a.shape for a in arrays}) != 1:
                 continue
-            total = np.sum(np.stack(arrays), axis=0)
-            for z, n in enumerate(histogram(total)):
-                rows.append({"layer": add.name, "kind": "add", "level": z, "count": int(n)})
+            out["add", add.name] = sum_histogram(arrays)
+    return out
+
+
+def level_table(histograms: dict) -> pd.DataFrame:
+    """levels.csv rows (layer, kind, level, count) from ``level_histograms``."""
+    rows = [{"layer": name, "kind": kind, "level": z, "count": int(n)}
+            for (kind, name), hist in histograms.items() for z, n in enumerate(hist)]
     return pd.DataFrame(rows, columns=["layer", "kind", "level", "count"])
+
+
+def level_counts(net: CompiledNetwork, levels: dict[str, np.ndarray]) -> pd.DataFrame:
+    """levels.csv rows (layer, kind, level, count) from recorded levels {layer: (T, B, ...)}."""
+    return level_table(level_histograms(net, levels))
+
+
+# --- the statistics of a run's levels, shard by shard ---------------------------------------
+# levels.csv, SynapticOperations and MembraneUpdates are sums over inputs: each shard computes
+# them from its own blocks' levels, which then need not travel to the parent or stay in memory,
+# and neurosim.shards adds them up (MERGE_RULES, by the part of the name before ":").
+
+SYNOPS_FIELDS = ("effective_acs", "effective_macs", "dense", "calls", "graded_calls")
+
+
+def level_stats(graph: Graph, net: CompiledNetwork, levels: dict[str, np.ndarray],
+                inputs: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:
+    """The statistics of one block's recorded levels, as int64 arrays named "levels:KIND:NAME"
+    (a histogram), "synops:NODE" (SYNOPS_FIELDS) and "updates:LAYER"."""
+    out = {f"levels:{kind}:{name}": hist
+           for (kind, name), hist in level_histograms(net, levels).items()}
+    for node, v in synaptic_operations(graph, net, levels, inputs).items():
+        out[f"synops:{node}"] = np.array([v[k] for k in SYNOPS_FIELDS], np.int64)
+    for name, n in membrane_updates(net, inputs, timesteps, levels).items():
+        out[f"updates:{name}"] = np.array([n], np.int64)
+    return out
+
+
+def has_stats(extra: dict) -> bool:
+    return any(k.startswith("updates:") for k in extra)
+
+
+def stats_histograms(net: CompiledNetwork, extra: dict) -> dict:
+    """``level_histograms`` of a run from its merged ``level_stats``."""
+    names = [("layer", l.name) for l in net.layers] + [("add", a.name) for a in net.adds]
+    return {key: extra[f"levels:{key[0]}:{key[1]}"] for key in names
+            if f"levels:{key[0]}:{key[1]}" in extra}
+
+
+def stats_synops(graph: Graph, net: CompiledNetwork, extra: dict) -> dict[str, dict]:
+    """``synaptic_operations`` of a run from its merged ``level_stats``."""
+    owner = _layer_of(net)
+    out = {}
+    for node in graph.nodes:
+        arr = extra.get(f"synops:{node.name}")
+        if arr is not None:
+            out[node.name] = {"layer": owner.get(node.name, node.name),
+                              **{k: int(v) for k, v in zip(SYNOPS_FIELDS, arr)}}
+    return out

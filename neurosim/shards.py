@@ -34,6 +34,7 @@ from .compiler import CompiledNetwork, compile_graph, map_to_cores
 from .counters import COUNT_FIELDS, RunCounts, RunResult
 from .errors import NeurosimError, ShardError
 from .hardware.profile import BLOCK_INPUTS, Timing, Widths
+from .metrics import level_stats
 from .model.graph import Graph
 from .model.io import MANIFEST, load_model
 
@@ -56,12 +57,13 @@ class Job:
     add_mode: str
     integer: bool
     engine: str  # "event", "reference", or "fidelity" (neurosim.fidelity: float vs integer)
-    record: bool
+    record: bool  # the levels travel back (RunResult.levels)
     calibration: object = None  # compiler.Calibration sizing the integer network's ranges
     input_scale: float | None = None  # the inputs' unit, when a file of floats set it
     compare: bool = False  # fidelity: run the float network beside the integer one
     keep_outputs: bool = False  # fidelity: return each input's output levels (outputs.npz)
     exact: bool = False  # fidelity: inputs are (N, 2, ...): the integers and the exact values
+    statistics: bool = False  # the levels' statistics (metrics.level_stats) travel back
     graph: Graph | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -258,19 +260,23 @@ def run_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: int,
     began = time.perf_counter()
     run = _engine(job.engine)
     extra = {"profile": job.profile} if job.engine == "event" else {}
+    graph = network(job)[0] if job.statistics else None
     b = job.block_inputs
     counts = None
-    logits, levels, blocks, cores, links = [], {}, [], None, None
+    logits, levels, blocks, cores, links, stats = [], {}, [], None, None, []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for s in range(0, len(inputs), b):
             block = inputs[s:s + b]
-            result = run(net, block, None, timesteps=job.timesteps, record=job.record,
-                         progress=progress, batch_size=b, **extra)
+            result = run(net, block, None, timesteps=job.timesteps,
+                         record=job.record or job.statistics, progress=progress, batch_size=b,
+                         **extra)
             data = result.counts.data
             counts = data.copy() if counts is None else counts + data
             logits.append(np.asarray(result.logits, np.float64))
-            for name, arr in result.levels.items():
+            if job.statistics:
+                stats.append(level_stats(graph, net, result.levels, block, job.timesteps))
+            for name, arr in (result.levels.items() if job.record else ()):
                 levels.setdefault(name, []).append(arr)
             if "cores" in result.timing:
                 blocks.append(_block_times(result.timing, len(block)))
@@ -279,7 +285,7 @@ def run_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: int,
     levels, dtype = _compact({k: np.concatenate(v, axis=1) for k, v in levels.items()})
     return ShardResult(start, start + len(inputs), counts, np.concatenate(logits), levels,
                        blocks, cores, time.perf_counter() - began, warning_notes(caught), dtype,
-                       links=links)
+                       extra=merge_extra(stats), links=links)
 
 
 def integer_job(job: Job) -> Job:
@@ -309,17 +315,25 @@ def fidelity_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: in
                        time.perf_counter() - began, warning_notes(caught), extra=extra)
 
 
-# How a fidelity shard's extra arrays merge: tallies add up or take the maximum; per-input
-# arrays are concatenated in input order.
-MERGE_RULES = {"positions": "sum", "differing": "sum", "max_dz": "max"}
+# How extra arrays merge, by name (the levels' statistics, metrics.level_stats, by the part up
+# to the first ":"): a fidelity shard's tallies and the statistics add up or take the maximum,
+# histograms of different lengths padded with zeros; per-input arrays are concatenated in input
+# order.
+MERGE_RULES = {"positions": "sum", "differing": "sum", "max_dz": "max", "levels:": "histogram",
+               "synops:": "sum", "updates:": "sum"}
 
 
-def merge_extra(shards: list[ShardResult]) -> dict:
+def merge_extra(parts: list[dict]) -> dict:
     out = {}
-    for name in shards[0].extra if shards else ():
-        arrays = [s.extra[name] for s in shards]
-        rule = MERGE_RULES.get(name, "concat")
-        if rule == "sum":
+    for name in parts[0] if parts else ():
+        arrays = [p[name] for p in parts]
+        rule = MERGE_RULES.get(name.split(":", 1)[0] + ":" if ":" in name else name, "concat")
+        if rule == "histogram":
+            total = np.zeros(max(len(a) for a in arrays), np.int64)
+            for a in arrays:
+                total[:len(a)] += a
+            out[name] = total
+        elif rule == "sum":
             out[name] = np.sum(arrays, axis=0)
         elif rule == "max":
             out[name] = np.max(arrays, axis=0)
@@ -361,7 +375,7 @@ def merge(net: CompiledNetwork, job: Job, shards: list[ShardResult], labels=None
             shards[0].levels_dtype) for k in shards[0].levels}
     result = RunResult(net, counts, logits, levels,
                        None if labels is None else np.asarray(labels))
-    result.extra = merge_extra(shards)
+    result.extra = merge_extra([s.extra for s in shards])
     for s in shards:
         result.warnings += [w for w in s.warnings if w not in result.warnings]
     blocks = [b for s in shards for b in s.blocks]

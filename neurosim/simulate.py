@@ -4,8 +4,8 @@
     sim.write("out/")     # the run directory: the files `neurosim simulate --out` writes
 
 The Python API and ``neurosim simulate`` are the same code with the same defaults (the event
-engine; the float model's accuracy beside the fixed-point one; recording every layer's levels
-when that fits RECORD_LIMIT_BYTES), so both write the same files; docs/outputs.md lists them.
+engine; the float model's accuracy beside the fixed-point one; the statistics of every layer's
+levels, collected in the shards), so both write the same files; docs/outputs.md lists them.
 This module owns that recipe: which files a run directory holds and how each is made. A run is
 ``prepare`` (load, check, compile, name its jobs), its jobs' shards on a cluster
 (neurosim.cluster), then ``finish`` (notes, energy); the files do not depend on where the shards
@@ -37,9 +37,6 @@ from .shards import warning_notes
 
 ENGINES = ("event", "reference")
 SAMPLES_FILE = "samples.npz"
-# Recording every layer's levels (levels.csv, NeuroBench SynOps) costs int32 per neuron, timestep
-# and input: a run above this is not recorded, and its report says how to get it (fewer --samples).
-RECORD_LIMIT_BYTES = 2 * 1024 ** 3
 
 
 @dataclass
@@ -146,7 +143,7 @@ class Simulation:
     def write(self, out_dir, report: bool = True, force: bool = False) -> Path:
         """Write the run directory ``out_dir`` (docs/outputs.md): layers.csv, timesteps.csv,
         energy.csv and energy_reference.csv (with a profile), cores.csv (event engine),
-        metrics.json, levels.csv (recorded runs), fidelity.csv and fidelity_timesteps.csv (with
+        metrics.json, levels.csv (runs with statistics), fidelity.csv and fidelity_timesteps.csv (with
         the float comparison), outputs.npz (save_outputs), summary.json, then report.md/.html,
         its tables and figures (``report=False`` skips them). ``out_dir`` is created, or replaced
         if neurosim made it; ``force`` writes these files into any existing directory and
@@ -178,9 +175,9 @@ class Simulation:
                         tmp / "fidelity_timesteps.csv", index=False)
                 if self.outputs is not None:
                     np.savez_compressed(tmp / "outputs.npz", **self.outputs.arrays())
-                if self.result.levels:
-                    metrics.level_counts(self.net, self.result.levels).to_csv(
-                        tmp / "levels.csv", index=False)
+                if metrics.has_stats(self.result.extra):
+                    metrics.level_table(metrics.stats_histograms(self.net, self.result.extra)
+                                        ).to_csv(tmp / "levels.csv", index=False)
             self.notes += [n for n in warning_notes(caught) if n not in self.notes]
             write_json(tmp / "summary.json", self.summary(), note_key="notes")
             if report:
@@ -198,15 +195,6 @@ def default_engine() -> str:
     except ImportError:
         return "reference"
     return "event"
-
-
-def record_bytes(graph, samples: int, timesteps: int) -> int:
-    """Upper bound of the memory a recorded run holds: int32 per neuron, timestep and input."""
-    return 4 * graph.neuron_count() * samples * timesteps
-
-
-def should_record(graph, samples: int, timesteps: int) -> bool:
-    return record_bytes(graph, samples, timesteps) <= RECORD_LIMIT_BYTES
 
 
 def versions() -> dict:
@@ -313,7 +301,7 @@ class Prepared:
 def simulate(model, hw=None, inputs=None, samples: int | None = None,
              timesteps: int | None = None, levels: int | None = None,
              engine: str | None = None, add_mode: str | None = None, seed: int = 0,
-             float_reference: bool = True, record: bool | None = None,
+             float_reference: bool = True, record: bool | None = None, statistics=None,
              progress=None, workers: int = 1, scheduler: str | None = None,
              backend: str = "auto", shard_inputs: int | None = None, keep=None,
              resume: bool = False, calibration=None, save_outputs: bool = False) -> Simulation:
@@ -324,8 +312,10 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
     stratified subset. timesteps/levels override the model's T and every neuron's N. engine:
     "event" (default, where simpy is installed) or "reference". float_reference: also run the
     float model, in lockstep with the integer one, for the fidelity section (what fixed point
-    changes: levels, predictions, events, energy). record: keep every layer's output levels
-    (levels.csv, SynOps); None records when it fits RECORD_LIMIT_BYTES. progress: called with
+    changes: levels, predictions, events, energy). record: keep every layer's output levels in
+    the result; None keeps them when they fit limits.RECORD_LIMIT_BYTES. statistics: collect the
+    levels' statistics (levels.csv, SynOps, MembraneUpdates) in the shards; None: unless
+    ``record`` is False. progress: called with
     the number of inputs finished (twice per input with the float comparison). calibration:
     the inputs that size the quantiser's ranges (a file or a Dataset; None: the model's
     samples.npz, False: none). save_outputs: keep each sample's logits and output levels
@@ -341,7 +331,8 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         prep = prepare(model, hw, inputs, samples, timesteps, levels, engine or default_engine(),
-                       add_mode, seed, float_reference, record, calibration, save_outputs)
+                       add_mode, seed, float_reference, record, calibration, save_outputs,
+                       statistics)
         if isinstance(model, Graph):
             workers, scheduler = 1, None  # a graph in memory is not sent to workers
         with open_cluster(workers, scheduler, backend) as cluster:
@@ -357,7 +348,8 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
 
 
 def prepare(model, hw, inputs, samples, timesteps, levels, engine, add_mode, seed,
-            float_reference, record, calibration=None, save_outputs: bool = False) -> Prepared:
+            float_reference, record, calibration=None, save_outputs: bool = False,
+            statistics=None) -> Prepared:
     """Load and check everything a run needs, compile its network, and name its jobs."""
     from .calibration import run_calibration
     from .cluster import Work
@@ -393,8 +385,10 @@ def prepare(model, hw, inputs, samples, timesteps, levels, engine, add_mode, see
     check_labels(data, int(np.prod(graph.shapes[graph.output])))
     if data.scale is not None:  # a file of floats: its quantisation unit is the input unit
         graph = graph.with_input_scale(data.scale)
+    if statistics is None:
+        statistics = record is not False
     if record is None:
-        record = should_record(graph, len(data), graph.timesteps)
+        record = limits.should_record(graph, len(data), graph.timesteps)
     cal, cal_notes = run_calibration(graph, add_mode, None if model_path is None
                                      else model_path / SAMPLES_FILE, calibration)
     base = dict(model=None if model_path is None else os.path.abspath(model_path),
@@ -402,18 +396,19 @@ def prepare(model, hw, inputs, samples, timesteps, levels, engine, add_mode, see
                 profile=profile, levels=levels, timesteps=graph.timesteps, add_mode=add_mode,
                 calibration=cal, input_scale=data.scale,
                 graph=graph if model_path is None else None)
-    _, net = network(Job(integer=True, engine=engine, record=bool(record), **base))
+    job = Job(integer=True, engine=engine, record=bool(record), statistics=bool(statistics),
+              **base)
+    net = network(job)[1]
     if profile is not None and not record and noc.needs_levels(net, profile.noc,
                                                                profile.spike_bits):
-        if not should_record(graph, len(data), graph.timesteps):  # the levels are the counts
-            gib = record_bytes(graph, len(data), graph.timesteps) / 2 ** 30
+        if not limits.should_record(graph, len(data), graph.timesteps):  # the levels are the counts
+            gib = limits.record_bytes(graph, len(data), graph.timesteps) / 2 ** 30
             raise InputError(f"this profile's NoC traffic (run-length coding, or levels wider "
                              f"than widths.spikes) is counted from the recorded output levels, "
                              f"which would take {gib:.1f} GiB here: use fewer --samples",
                              where, "noc.encoding")
-        record = True
-    limits.check_run(graph, len(data), graph.timesteps, where, record, data.frames)
-    job = Job(integer=True, engine=engine, record=bool(record), **base)
+        job = replace(job, record=True)
+    limits.check_run(graph, len(data), graph.timesteps, where, job.record, data.frames)
     check_inputs(net, data.inputs, graph.timesteps, data.source)
     works = {"int": Work(job, data.inputs, data.labels, net)}
     if float_reference or save_outputs:  # the float network beside the integer one

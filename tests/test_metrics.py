@@ -250,5 +250,5 @@ def test_metrics_without_recorded_levels():
     m = metrics.compute(sim, data.inputs)
     assert "SynapticOperations" not in m["neurobench"]
     assert "MembraneUpdates" not in m["neurobench"]
-    assert len(m["notes"]) == 2 and "fewer --samples" in m["notes"][0]
+    assert len(m["notes"]) == 2 and "record=False" in m["notes"][0]
     assert 0 < m["neurobench"]["ActivationSparsity"] < 1  # from the counters alone

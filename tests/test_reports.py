@@ -16,6 +16,7 @@ from neurosim.cli import main
 from neurosim.data import Dataset
 from neurosim.errors import InputError
 from neurosim.model import builders, save_model
+from neurosim import metrics
 from neurosim.metrics import level_counts
 from neurosim.reports import load_run, numbers, report
 from neurosim.studies import paper
@@ -443,15 +444,21 @@ def test_regenerate_from_shipped_models(tmp_path, monkeypatch):
     assert "The paper's Figure 10 numbers" in (out / "sew_vs_sparse" / "comparison.md").read_text()
 
 
-def test_large_runs_are_not_recorded(model_dir, tmp_path, monkeypatch):
-    from neurosim import simulate as simulation
-    monkeypatch.setattr(simulation, "RECORD_LIMIT_BYTES", 1000)
-    out = tmp_path / "run"
-    assert main(["simulate", str(model_dir), "--engine", "reference", "--samples", "3",
-                 "--out", str(out), "--quiet", "--no-float"]) == 0
-    assert not (out / "levels.csv").exists() and not (out / "figures" / "levels.png").exists()
-    md = (out / "report.md").read_text()
-    assert "SynapticOperations needs the run's output levels" in md
+def test_large_runs_keep_the_statistics_of_their_levels(model_dir, tmp_path, monkeypatch):
+    """Above RECORD_LIMIT_BYTES a run keeps no levels in memory, but its shards still count
+    them: levels.csv and metrics.json are those of a run that kept every level."""
+    from neurosim import limits
+    args = ["simulate", str(model_dir), "--engine", "reference", "--samples", "3", "--quiet",
+            "--no-float"]
+    assert main(args + ["--out", str(tmp_path / "small")]) == 0
+    monkeypatch.setattr(limits, "RECORD_LIMIT_BYTES", 1000)
+    assert main(args + ["--out", str(tmp_path / "large")]) == 0
+    for name in ("levels.csv", "metrics.json", "layers.csv"):
+        assert (tmp_path / "large" / name).read_bytes() == \
+            (tmp_path / "small" / name).read_bytes(), name
+    assert (tmp_path / "large" / "figures" / "levels.png").exists()
+    sim = simulate(str(model_dir), engine="reference", samples=3, float_reference=False)
+    assert not sim.result.levels and metrics.has_stats(sim.result.extra)
 
 
 def test_report_of_a_real_profile_run(model_dir, tmp_path):

@@ -9,6 +9,7 @@ from conftest import REPO
 from neurosim.cluster import InProcess, Work, run_jobs
 from neurosim.errors import ProfileError
 from neurosim.hardware import load_profile
+from neurosim.metrics import level_stats
 from neurosim.shards import Job, manifest_sha256, network, plan
 from neurosim.simulate import simulate
 
@@ -45,20 +46,26 @@ def images():
 
 
 def test_results_do_not_depend_on_the_shard_size(images):
-    """Shards of 1, 2 and 4 blocks, merged: the same counts, logits, levels and times."""
+    """Shards of 1, 2 and 4 blocks, merged: the same counts, logits, levels, times and levels'
+    statistics, and those the statistics of the whole run's levels at once."""
     profile = load_profile(PAPER)
     job = Job(str(SMALL), manifest_sha256(SMALL), profile, None, 1, "forward", True, "event",
-              True)
-    net = network(job)[1]
+              True, statistics=True)
+    graph, net = network(job)
     runs = [run_jobs({"int": Work(job, images, None, net)}, InProcess(), shard_inputs=size)
             ["int"] for size in (64, 128, 256)]
     for other in runs[1:]:
         assert np.array_equal(runs[0].counts.data, other.counts.data)
         assert np.array_equal(runs[0].logits, other.logits)
         assert all(np.array_equal(runs[0].levels[k], other.levels[k]) for k in runs[0].levels)
+        assert runs[0].extra.keys() == other.extra.keys()
+        assert all(np.array_equal(runs[0].extra[k], other.extra[k]) for k in other.extra)
         strip = {"wall_s", "simulation_wall_s", "simpy_s", "simpy_share"}
         assert {k: v for k, v in runs[0].timing.items() if k not in strip} == \
             {k: v for k, v in other.timing.items() if k not in strip}
+    whole = level_stats(graph, net, runs[0].levels, images, 1)
+    assert whole.keys() == runs[0].extra.keys() and any(k.startswith("synops:") for k in whole)
+    assert all(np.array_equal(whole[k], runs[0].extra[k]) for k in whole)
 
 
 def test_block_timing_is_the_sum_of_its_blocks(images):

@@ -58,6 +58,7 @@ def simulate_main(args) -> int:
     from ..cluster import default_workers
     from ..data import load_inputs
     from ..errors import InputError, OutputError
+    from ..metrics import has_stats
     from ..model.io import load_model
     from ..outputs import check_output
     from ..simulate import default_engine, prepare_inputs, simulate
@@ -83,11 +84,11 @@ def simulate_main(args) -> int:
     workers = args.workers or default_workers(len(data))
     passes = 1 if args.no_float and not args.save_outputs else 2  # + the lockstep comparison
     update, close = _progress(passes * len(data), f"simulate ({engine})", not args.quiet)
-    try:  # without --out nothing needs the recorded levels
+    try:  # the levels' statistics stay in the shards; without --out nothing needs them
         sim = simulate(args.model, hw=hw, inputs=data, timesteps=args.timesteps,
                        levels=args.levels, engine=engine, add_mode=args.add_mode, seed=args.seed,
-                       float_reference=not args.no_float, record=None if args.out else False,
-                       progress=update, calibration=calibration,
+                       float_reference=not args.no_float, record=False,
+                       statistics=bool(args.out), progress=update, calibration=calibration,
                        save_outputs=args.save_outputs, workers=workers,
                        scheduler=args.scheduler, backend=args.backend,
                        shard_inputs=args.shard_size, keep=keep, resume=args.resume)
@@ -110,7 +111,8 @@ def simulate_main(args) -> int:
                   f"{', energy.csv' if sim.energy is not None else ''}"
                   f"{', fidelity.csv, fidelity_timesteps.csv' if sim.fidelity else ''}"
                   f"{', outputs.npz' if sim.outputs is not None else ''}"
-                  f", metrics.json{', levels.csv' if sim.result.levels else ''}, report.md, "
+                  f", metrics.json{', levels.csv' if has_stats(sim.result.extra) else ''}"
+                  ", report.md, "
                   f"report.html, figures/)")
     return 0
 

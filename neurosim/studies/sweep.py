@@ -120,7 +120,7 @@ def run_sweep(points: list[Point], settings: Settings, out: Path, workers: int |
             warnings.simplefilter("always")
             preps[p] = prepare(p.model, settings.hw, settings.inputs, settings.samples,
                                p.timesteps, p.levels, engine, settings.add_mode, settings.seed,
-                               settings.float_reference, None)
+                               settings.float_reference, False, statistics=True)
     works = {f"{p.label}.{name}": work for p, prep in preps.items()
              for name, work in prep.works.items()}
     workers = workers or default_workers(sum(len(prep.data) for prep in preps.values()))
