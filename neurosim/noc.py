@@ -151,16 +151,39 @@ def needs_levels(net, noc: NoC, spike_bits: int = 32) -> bool:
         if l.mode != "readout")
 
 
+def level_tallies(net: CompiledNetwork, noc: NoC, spike_bits: int, levels: dict) -> dict:
+    """What the traffic needs from a block's recorded ``levels`` where needs_levels says so,
+    per sending core: "noc_words:CORE" (run-length words) and "noc_split:CORE" (messages of
+    split events), int64 sums over the block's inputs that neurosim.shards adds up."""
+    mapped = default_mapping(net)
+    value_max = 2 ** spike_bits - 1
+    out = {}
+    for layer in mapped.layers:
+        if not mapped.destinations(layer.name):
+            continue
+        splits = noc.encoding == "address_event" and \
+            event_max_level(mapped, layer.name) > value_max
+        for core in mapped.cores_of(layer.name):
+            c0, c1 = core.channels
+            if noc.encoding == "run_length":
+                out[f"noc_words:{core.index}"] = np.array(
+                    [run_length_words(levels[layer.name], c0, c1, noc.run_bits)], np.int64)
+            if splits:
+                out[f"noc_split:{core.index}"] = np.array(
+                    [split_messages(levels[layer.name], c0, c1, value_max)], np.int64)
+    return out
+
+
 def traffic(net: CompiledNetwork, counts: RunCounts, noc: NoC, spike_bits: int = 32,
-            levels: dict | None = None, core_rows: list[dict] | None = None) -> Traffic:
+            tallies: dict | None = None, core_rows: list[dict] | None = None) -> Traffic:
     """The NoC traffic of a run with counts ``counts`` on ``net`` (placed as the run placed it)
     coded as ``noc`` says, with ``spike_bits`` of value per message (profile widths.spikes);
-    ``levels`` (recorded output levels) are needed where needs_levels says so; ``core_rows``
-    (the engine's cores.csv rows) add the per-core table."""
+    ``tallies`` (the run's merged level_tallies) are needed where needs_levels says so;
+    ``core_rows`` (the engine's cores.csv rows) add the per-core table."""
     mapped = default_mapping(net)
     frames = counts.samples * counts.timesteps
     value_max = 2 ** spike_bits - 1
-    levels = levels or {}
+    tallies = tallies or {}
     words, split, layer_rows, bits, geometry, events = {}, {}, {}, {}, {}, 0
     for layer in mapped.layers:
         name = layer.name
@@ -168,16 +191,16 @@ def traffic(net: CompiledNetwork, counts: RunCounts, noc: NoC, spike_bits: int =
         bits[name] = event_bits(mapped, name, noc, spike_bits) if layer.mode != "readout" else 0
         d = len(mapped.destinations(name))
         splits = noc.encoding == "address_event" and event_max_level(mapped, name) > value_max
-        if d and (splits or noc.encoding == "run_length") and name not in levels:
-            raise InputError(f"layer {name!r}: its NoC traffic is counted from the recorded "
-                             "output levels (run-length coding, or levels wider than "
-                             f"widths.spikes={spike_bits}), which this run did not record: run "
-                             "with record=True (or fewer --samples)", "noc.encoding")
-        for i, _, _, (c0, c1) in geometry[name] if d else ():
-            if noc.encoding == "run_length":
-                words[i] = run_length_words(levels[name], c0, c1, noc.run_bits)
-            if splits:
-                split[i] = split_messages(levels[name], c0, c1, value_max)
+        for i, *_ in geometry[name] if d else ():
+            for kind, into, needed in (("words", words, noc.encoding == "run_length"),
+                                       ("split", split, splits)):
+                if needed and f"noc_{kind}:{i}" not in tallies:
+                    raise InputError(f"layer {name!r}: its NoC traffic is counted from the "
+                                     "output levels (run-length coding, or levels wider than "
+                                     f"widths.spikes={spike_bits}), which this run's shards "
+                                     "did not tally", "noc.encoding")
+                if needed:
+                    into[i] = int(tallies[f"noc_{kind}:{i}"][0])
         totals = counts.data[counts.index[name]].sum(axis=0)
         c = {k: int(totals[F[k]]) for k in ("packets", "packet_hops", "event_hops", "events_out")}
         events += c["events_out"] if d else 0

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import noc
 from .compiler import CompiledNetwork, compile_graph, map_to_cores
 from .counters import COUNT_FIELDS, RunCounts, RunResult
 from .errors import NeurosimError, ShardError
@@ -261,21 +262,27 @@ def run_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: int,
     run = _engine(job.engine)
     extra = {"profile": job.profile} if job.engine == "event" else {}
     graph = network(job)[0] if job.statistics else None
+    profile = job.profile  # its NoC may count traffic from the levels (noc.level_tallies)
+    tally = profile is not None and noc.needs_levels(net, profile.noc, profile.spike_bits)
     b = job.block_inputs
     counts = None
-    logits, levels, blocks, cores, links, stats = [], {}, [], None, None, []
+    logits, levels, blocks, cores, links, parts = [], {}, [], None, None, []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for s in range(0, len(inputs), b):
             block = inputs[s:s + b]
             result = run(net, block, None, timesteps=job.timesteps,
-                         record=job.record or job.statistics, progress=progress, batch_size=b,
-                         **extra)
+                         record=job.record or job.statistics or tally, progress=progress,
+                         batch_size=b, **extra)
             data = result.counts.data
             counts = data.copy() if counts is None else counts + data
             logits.append(np.asarray(result.logits, np.float64))
-            if job.statistics:
-                stats.append(level_stats(graph, net, result.levels, block, job.timesteps))
+            part = level_stats(graph, net, result.levels, block, job.timesteps) \
+                if job.statistics else {}
+            if tally:
+                part.update(noc.level_tallies(net, profile.noc, profile.spike_bits,
+                                              result.levels))
+            parts.append(part)
             for name, arr in (result.levels.items() if job.record else ()):
                 levels.setdefault(name, []).append(arr)
             if "cores" in result.timing:
@@ -285,7 +292,7 @@ def run_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: int,
     levels, dtype = _compact({k: np.concatenate(v, axis=1) for k, v in levels.items()})
     return ShardResult(start, start + len(inputs), counts, np.concatenate(logits), levels,
                        blocks, cores, time.perf_counter() - began, warning_notes(caught), dtype,
-                       extra=merge_extra(stats), links=links)
+                       extra=merge_extra(parts), links=links)
 
 
 def integer_job(job: Job) -> Job:
@@ -315,12 +322,12 @@ def fidelity_shard(net: CompiledNetwork, job: Job, inputs: np.ndarray, start: in
                        time.perf_counter() - began, warning_notes(caught), extra=extra)
 
 
-# How extra arrays merge, by name (the levels' statistics, metrics.level_stats, by the part up
-# to the first ":"): a fidelity shard's tallies and the statistics add up or take the maximum,
+# How extra arrays merge, by name (the levels' statistics, metrics.level_stats, and the NoC's
+# tallies, noc.level_tallies, by the part up to the first ":"): a fidelity shard's tallies and the statistics add up or take the maximum,
 # histograms of different lengths padded with zeros; per-input arrays are concatenated in input
 # order.
 MERGE_RULES = {"positions": "sum", "differing": "sum", "max_dz": "max", "levels:": "histogram",
-               "synops:": "sum", "updates:": "sum"}
+               "synops:": "sum", "updates:": "sum", "noc_words:": "sum", "noc_split:": "sum"}
 
 
 def merge_extra(parts: list[dict]) -> dict:

@@ -399,15 +399,6 @@ def prepare(model, hw, inputs, samples, timesteps, levels, engine, add_mode, see
     job = Job(integer=True, engine=engine, record=bool(record), statistics=bool(statistics),
               **base)
     net = network(job)[1]
-    if profile is not None and not record and noc.needs_levels(net, profile.noc,
-                                                               profile.spike_bits):
-        if not limits.should_record(graph, len(data), graph.timesteps):  # the levels are the counts
-            gib = limits.record_bytes(graph, len(data), graph.timesteps) / 2 ** 30
-            raise InputError(f"this profile's NoC traffic (run-length coding, or levels wider "
-                             f"than widths.spikes) is counted from the recorded output levels, "
-                             f"which would take {gib:.1f} GiB here: use fewer --samples",
-                             where, "noc.encoding")
-        job = replace(job, record=True)
     limits.check_run(graph, len(data), graph.timesteps, where, job.record, data.frames)
     check_inputs(net, data.inputs, graph.timesteps, data.source)
     works = {"int": Work(job, data.inputs, data.labels, net)}
@@ -480,7 +471,7 @@ def _chip_view(net, result: RunResult, profile):
     settings = profile.noc if profile is not None else mapped.noc
     spike_bits = profile.spike_bits if profile is not None else 32
     rows = result.timing.get("cores")
-    traffic = noc.traffic(net, result.counts, settings, spike_bits, result.levels, rows)
+    traffic = noc.traffic(net, result.counts, settings, spike_bits, result.extra, rows)
     if rows:
         timing = profile.timing if profile is not None else mapped.timing
         rows = [{**row, **traffic.cores.loc[row["core"]].to_dict()} for row in rows]

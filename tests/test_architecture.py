@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from neurosim import area, noc
+from neurosim import area, limits, noc
 from neurosim.cli import main
 from neurosim.compiler import compile_graph, map_to_cores
 from neurosim.data import Dataset
@@ -86,6 +86,22 @@ def test_address_event_payload_by_hand(graph, data):
         expect = (row.event_hops * n.energy_per_event_hop_pj + row.bit_hops * 0.1
                   + row.router_traversals * 0.5 + row.messages * 2.0)
         assert row.energy_routing_pj == pytest.approx(expect)
+
+
+@pytest.mark.parametrize("encoding,spikes", [("run_length", 8), ("address_event", 1)])
+def test_traffic_from_levels_is_tallied_in_the_shards(graph, data, encoding, spikes,
+                                                      monkeypatch):
+    """Run-length words and split messages are counted block by block in the shards: their sum
+    is the whole run's, and a run too large to keep its levels still has its traffic."""
+    profile = _profile(encoding, spikes)
+    kept = simulate(graph, hw=profile, inputs=data, float_reference=False, record=True)
+    whole = noc.level_tallies(kept.net, profile.noc, profile.spike_bits, kept.result.levels)
+    assert whole and all(np.array_equal(v, kept.result.extra[k]) for k, v in whole.items())
+    monkeypatch.setattr(limits, "RECORD_LIMIT_BYTES", 1)
+    large = simulate(graph, hw=profile, inputs=data, float_reference=False)
+    assert not large.result.levels
+    assert large.traffic.layers.equals(kept.traffic.layers)
+    assert large.traffic.cores.equals(kept.traffic.cores)
 
 
 def test_level_split_into_binary_messages(graph, data):
