@@ -383,6 +383,7 @@ def level_stats(graph: Graph, net: CompiledNetwork, levels: dict[str, np.ndarray
 
 
 def has_stats(extra: dict) -> bool:
+    """Whether a result's ``extra`` holds level_stats (every one has MembraneUpdates)."""
     return any(k.startswith("updates:") for k in extra)
 
 

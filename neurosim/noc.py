@@ -25,6 +25,8 @@ that the event engine and the reference share.
 
 from __future__ import annotations
 
+from itertools import product
+
 import numpy as np
 import pandas as pd
 
@@ -141,14 +143,17 @@ class Traffic:
                 "routing_pj_per_event": None if routing_pj is None else per(routing_pj)}
 
 
+def splits_events(net, layer: str, noc: NoC, spike_bits: int) -> bool:
+    """Whether the layer's largest level does not fit one message's value field, so that a
+    level-z event travels as several messages (split_messages)."""
+    return noc.encoding == "address_event" and event_max_level(net, layer) > 2 ** spike_bits - 1
+
+
 def needs_levels(net, noc: NoC, spike_bits: int = 32) -> bool:
     """Whether the traffic of ``net`` under ``noc`` is counted from the recorded levels: for
     run-length coding, and for events whose level does not fit one message's value field."""
-    if noc.encoding == "run_length":
-        return True
-    return noc.encoding == "address_event" and any(
-        event_max_level(net, l.name) > 2 ** spike_bits - 1 for l in net.layers
-        if l.mode != "readout")
+    return noc.encoding == "run_length" or any(
+        splits_events(net, l.name, noc, spike_bits) for l in net.layers if l.mode != "readout")
 
 
 def level_tallies(net: CompiledNetwork, noc: NoC, spike_bits: int, levels: dict) -> dict:
@@ -161,8 +166,7 @@ def level_tallies(net: CompiledNetwork, noc: NoC, spike_bits: int, levels: dict)
     for layer in mapped.layers:
         if not mapped.destinations(layer.name):
             continue
-        splits = noc.encoding == "address_event" and \
-            event_max_level(mapped, layer.name) > value_max
+        splits = splits_events(mapped, layer.name, noc, spike_bits)
         for core in mapped.cores_of(layer.name):
             c0, c1 = core.channels
             if noc.encoding == "run_length":
@@ -182,7 +186,6 @@ def traffic(net: CompiledNetwork, counts: RunCounts, noc: NoC, spike_bits: int =
     ``core_rows`` (the engine's cores.csv rows) add the per-core table."""
     mapped = default_mapping(net)
     frames = counts.samples * counts.timesteps
-    value_max = 2 ** spike_bits - 1
     tallies = tallies or {}
     words, split, layer_rows, bits, geometry, events = {}, {}, {}, {}, {}, 0
     for layer in mapped.layers:
@@ -190,17 +193,16 @@ def traffic(net: CompiledNetwork, counts: RunCounts, noc: NoC, spike_bits: int =
         geometry[name] = _core_geometry(mapped, layer)
         bits[name] = event_bits(mapped, name, noc, spike_bits) if layer.mode != "readout" else 0
         d = len(mapped.destinations(name))
-        splits = noc.encoding == "address_event" and event_max_level(mapped, name) > value_max
-        for i, *_ in geometry[name] if d else ():
-            for kind, into, needed in (("words", words, noc.encoding == "run_length"),
-                                       ("split", split, splits)):
-                if needed and f"noc_{kind}:{i}" not in tallies:
-                    raise InputError(f"layer {name!r}: its NoC traffic is counted from the "
-                                     "output levels (run-length coding, or levels wider than "
-                                     f"widths.spikes={spike_bits}), which this run's shards "
-                                     "did not tally", "noc.encoding")
-                if needed:
-                    into[i] = int(tallies[f"noc_{kind}:{i}"][0])
+        splits = splits_events(mapped, name, noc, spike_bits)
+        needed = [("noc_words", words)] * (noc.encoding == "run_length") + \
+            [("noc_split", split)] * splits
+        for (kind, into), (i, *_) in product(needed, geometry[name] if d else ()):
+            if f"{kind}:{i}" not in tallies:
+                raise InputError(f"layer {name!r}: its NoC traffic is counted from the output "
+                                 "levels (run-length coding, or levels wider than "
+                                 f"widths.spikes={spike_bits}), which this run's shards did "
+                                 "not tally", "noc.encoding")
+            into[i] = int(tallies[f"{kind}:{i}"][0])
         totals = counts.data[counts.index[name]].sum(axis=0)
         c = {k: int(totals[F[k]]) for k in ("packets", "packet_hops", "event_hops", "events_out")}
         events += c["events_out"] if d else 0
@@ -250,10 +252,9 @@ def packet_fields(net, layer, c0: int, c1: int, noc: NoC, spike_bits: int = 32) 
     plane = int(np.prod(layer.out_shape[1:])) if len(layer.out_shape) == 3 else 1
     frame = (c1 - c0) * plane if noc.encoding == "bitmap" else 0
     span = 2 ** noc.run_bits - 1 if noc.encoding == "run_length" else 0
-    value_max = 2 ** spike_bits - 1
-    splits = noc.encoding == "address_event" and event_max_level(net, layer.name) > value_max
+    splits = splits_events(net, layer.name, noc, spike_bits)
     return (noc.header_bits, frame, event_bits(net, layer.name, noc, spike_bits), span,
-            c0 * plane, value_max if splits else 0)
+            c0 * plane, 2 ** spike_bits - 1 if splits else 0)
 
 
 def routing_pj(t: dict, noc: NoC, packet_hops: int) -> dict:

@@ -143,8 +143,8 @@ class Simulation:
     def write(self, out_dir, report: bool = True, force: bool = False) -> Path:
         """Write the run directory ``out_dir`` (docs/outputs.md): layers.csv, timesteps.csv,
         energy.csv and energy_reference.csv (with a profile), cores.csv (event engine),
-        metrics.json, levels.csv (runs with statistics), fidelity.csv and fidelity_timesteps.csv (with
-        the float comparison), outputs.npz (save_outputs), summary.json, then report.md/.html,
+        metrics.json, levels.csv (runs with statistics), fidelity.csv and fidelity_timesteps.csv
+        (with the float comparison), outputs.npz (save_outputs), summary.json, then report.md/.html,
         its tables and figures (``report=False`` skips them). ``out_dir`` is created, or replaced
         if neurosim made it; ``force`` writes these files into any existing directory and
         touches nothing else (neurosim.outputs). Warnings raised while the files are made go
@@ -315,8 +315,8 @@ def simulate(model, hw=None, inputs=None, samples: int | None = None,
     changes: levels, predictions, events, energy). record: keep every layer's output levels in
     the result; None keeps them when they fit limits.RECORD_LIMIT_BYTES. statistics: collect the
     levels' statistics (levels.csv, SynOps, MembraneUpdates) in the shards; None: unless
-    ``record`` is False. progress: called with
-    the number of inputs finished (twice per input with the float comparison). calibration:
+    ``record`` is False. progress: called with the number of inputs finished (twice per input
+    with the float comparison). calibration:
     the inputs that size the quantiser's ranges (a file or a Dataset; None: the model's
     samples.npz, False: none). save_outputs: keep each sample's logits and output levels
     (outputs.npz). Warnings raised on the way become the run's notes.
