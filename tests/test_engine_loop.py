@@ -65,6 +65,30 @@ def test_link_contention_and_a_small_window(arch, link_bits):
     assert compiled.timing["stall_link_cycles"] > 0 and compiled.timing["stall_cycles"] > 0
 
 
+def test_a_queue_that_grows_keeps_its_order(monkeypatch):
+    """A queue started with room for 8 events grows several times during a run: the same
+    times as the SimPy processes; a ring that wraps around is unwound in order."""
+    from neurosim.kernels import events
+
+    tables, grow = events.tables, events.grow_queue
+    grown = []
+    monkeypatch.setattr(events, "tables", lambda nodes, capacity=8: tables(nodes, 8))
+    monkeypatch.setattr(events, "grow_queue", lambda *a: grown.append(1) or grow(*a))
+    g = small_resnet("sew", levels=4, timesteps=2)
+    profile = _contending(4)
+    net = map_to_cores(compile_graph(g, profile.widths), profile)
+    x = np.random.default_rng(5).integers(0, 256, (5,) + g.input.shape).astype(np.uint8)
+    both(net, x, profile, batch_size=2)
+    assert len(grown) > 2
+
+    _, hf, he, hk, qk, hs = tables(1, 4)
+    qk[:, 1] = [12, 13, 10, 11]  # the ring holds 10, 11, 12, 13 from its head at row 2
+    hs[events.Q_HEAD], hs[events.Q_LEN] = 2, 4
+    hf, he, hk, qk = grow(hf, he, hk, qk, hs)
+    assert len(hf) == len(qk) == 8 and hs[events.Q_HEAD] == 0
+    assert list(qk[:4, 1]) == [10, 11, 12, 13]
+
+
 def test_no_inputs_and_an_unknown_scheduler():
     g = small_convnet(levels=2, timesteps=1, channels=(2, 2), input_shape=(1, 8, 8), hidden=4)
     net = compile_graph(g)

@@ -50,15 +50,15 @@ def run_chip(chip, state, cores, port) -> tuple[float, float]:
     """Run every node to the end; returns the last event's time and the host seconds spent in
     the loop itself (between the Python stages)."""
     n = len(chip.nodes)
-    sn, hf, he, hk, hs = events.tables(n, 4 * (n + len(chip.ch)) + 64)
+    sn, hf, he, hk, qk, hs = events.tables(n, 4 * (n + len(chip.ch)) + 64)
     box = Outbox(chip.nodes, port, int(np.prod(state.net.input_shape)))
     now = 0.0
 
     def input_done(b):
-        nonlocal hf, he, hk
-        if hs[events.SIZE] == len(hf):
-            hf, he, hk = events.grow_heap(hf, he, hk)
-        events.input_done(hf, he, hk, hs, state.completed, b, now)
+        nonlocal hf, he, hk, qk
+        if events.full(hf, hs):
+            hf, he, hk, qk = events.grow_queue(hf, he, hk, qk, hs)
+        events.input_done(qk, hs, state.completed, b)
 
     state.on_done = input_done
     clock = time.perf_counter
@@ -69,12 +69,13 @@ def run_chip(chip, state, cores, port) -> tuple[float, float]:
         start = clock()
         what, node, c, now = events.advance(
             chip.nf, chip.ni, chip.ch, chip.pq, chip.pt, chip.links, chip.lf, chip.li, chip.lb,
-            chip.route, chip.ev, box.bi, box.bc, box.bm, box.bo, sn, hf, he, hk, hs, *args, now)
+            chip.route, chip.ev, box.bi, box.bc, box.bm, box.bo, sn, hf, he, hk, qk, hs, *args,
+            now)
         inside += clock() - start
         if what == events.END:
             break
-        if what == events.GROW_HEAP:
-            hf, he, hk = events.grow_heap(hf, he, hk)
+        if what == events.GROW_QUEUE:
+            hf, he, hk, qk = events.grow_queue(hf, he, hk, qk, hs)
             continue
         if what == events.GROW_RING:
             chip.grow(c)

@@ -15,10 +15,14 @@ Tables: the chip's (kernels.noc), plus
                                  input to finish: PHASE), its frame, the id of the wait a
                                  lookahead timeout belongs to, its wake (-1: none); the port's
                                  input and timestep
-    hf, he, hk                   the event queue, a binary heap: time, order of scheduling,
-                                 (kind, node or channel or input, wait id)
-    hs  (HEAP_S,) int64          heap size, next order number, the next node to start, and the
-                                 continuation ``advance`` starts with (node, what)
+    hf, he, hk                   the events scheduled for later, a binary heap: time, order of
+                                 scheduling, (kind, node or channel or input, wait id)
+    qk  (capacity, 3) int64      the events scheduled for now (most: wakes and credits), a ring
+                                 in order of scheduling; they come after the heap's events for
+                                 now, which were all scheduled before them
+    hs  (HEAP_S,) int64          heap size, next order number, the next node to start, the
+                                 continuation ``advance`` starts with (node, what), the ring's
+                                 head and length
     bi, bc, bm, bo               what each node sends: its frame's events, running taps and
                                  message counts, in rows of its own (offsets and sizes in bo)
 """
@@ -38,32 +42,41 @@ PHASE, FRAME, GEN, WAKE, INPUT, STEP = range(6)
 NODE_S = 6
 RUNNING, INPUT_WAIT, FINISHED = range(3)
 # event kinds
-K_WAKE, K_TIMEOUT, K_CREDIT, K_INPUT = range(4)
+K_WAKE, K_TIMEOUT, K_CREDIT, K_INPUT, K_NONE = range(5)
 # hs fields
-SIZE, ORDER, NEXT_START, CONT_NODE, CONT_WHAT = range(5)
-HEAP_S = 5
+SIZE, ORDER, NEXT_START, CONT_NODE, CONT_WHAT, Q_HEAD, Q_LEN = range(7)
+HEAP_S = 7
 # what a node does next (hs[CONT_WHAT] when advance is called again)
 RECEIVE, RECEIVE_MORE, SEND_FRAME, SEND_MORE, NEXT_INPUT, INPUT_READY = range(6)
 # what advance returns
-END, STAGE, PORT_FRAME, GROW_RING, GROW_HEAP = range(5)
+END, STAGE, PORT_FRAME, GROW_RING, GROW_QUEUE = range(5)
 
 
 def tables(nodes: int, capacity: int = 1024):
-    """Fresh scheduler tables for ``nodes`` nodes: (sn, hf, he, hk, hs)."""
+    """Fresh scheduler tables for ``nodes`` nodes: (sn, hf, he, hk, qk, hs)."""
     sn = np.zeros((nodes, NODE_S), np.int64)
     sn[:, WAKE] = -1
     hs = np.zeros(HEAP_S, np.int64)
     hs[CONT_NODE] = -1
     return (sn, np.zeros(capacity, np.float64), np.zeros(capacity, np.int64),
-            np.zeros((capacity, 3), np.int64), hs)
+            np.zeros((capacity, 3), np.int64), np.zeros((capacity, 3), np.int64), hs)
 
 
-def grow_heap(hf, he, hk):
-    """The heap with twice the room, its entries where they were."""
+def full(hf, hs) -> bool:
+    """No room left for one more event (heap and ring share the capacity)."""
+    return hs[SIZE] + hs[Q_LEN] >= len(hf)
+
+
+def grow_queue(hf, he, hk, qk, hs):
+    """The queue with twice the room, the heap's entries where they were, the ring's unwound."""
     n = len(hf)
+    ring = qk[(hs[Q_HEAD] + np.arange(hs[Q_LEN])) % n]
+    qk = np.zeros((2 * n, 3), np.int64)
+    qk[:len(ring)] = ring
+    hs[Q_HEAD] = 0
     return (np.concatenate([hf, np.zeros(n, np.float64)]),
             np.concatenate([he, np.zeros(n, np.int64)]),
-            np.concatenate([hk, np.zeros((n, 3), np.int64)]))
+            np.concatenate([hk, np.zeros((n, 3), np.int64)]), qk)
 
 
 @kernel
@@ -96,6 +109,14 @@ def _push(hf, he, hk, hs, time, kind, x, gen):
 
 
 @kernel
+def _push_now(qk, hs, kind, x, gen):
+    """Schedule an event for now: after every event scheduled so far, in the ring."""
+    k = (hs[Q_HEAD] + hs[Q_LEN]) % qk.shape[0]
+    qk[k, 0], qk[k, 1], qk[k, 2] = kind, x, gen
+    hs[Q_LEN] += 1
+
+
+@kernel
 def _pop(hf, he, hk, hs):
     """Remove the first event; its fields are left in the heap's last row (returned)."""
     n = hs[SIZE] - 1
@@ -115,15 +136,30 @@ def _pop(hf, he, hk, hs):
 
 
 @kernel
-def _trigger(ev, sn, hf, he, hk, hs, now):
-    """The SimPy events the last step asked for, in order: wake a core, credit a sender."""
+def _next(hf, he, hk, qk, hs, now):
+    """The next event: (its time, kind, x, wait id); K_NONE when none is left. The heap's events
+    for now were scheduled before the ring's, so they come first."""
+    if hs[SIZE] > 0 and (hs[Q_LEN] == 0 or hf[0] <= now):
+        k = _pop(hf, he, hk, hs)
+        return hf[k], hk[k, 0], hk[k, 1], hk[k, 2]
+    if hs[Q_LEN] > 0:
+        k = hs[Q_HEAD]
+        hs[Q_HEAD] = (k + 1) % qk.shape[0]
+        hs[Q_LEN] -= 1
+        return now, qk[k, 0], qk[k, 1], qk[k, 2]
+    return now, K_NONE, -1, 0
+
+
+@kernel
+def _trigger(ev, sn, qk, hs):
+    """The SimPy events the last step asked for, now, in order: wake a core, credit a sender."""
     for i in range(ev[0]):
         e = ev[1 + i]
         if e & 1 == EV_CREDIT:
-            _push(hf, he, hk, hs, now, K_CREDIT, e >> 1, 0)
+            _push_now(qk, hs, K_CREDIT, e >> 1, 0)
         else:
             sn[e >> 1, WAKE] = -1
-            _push(hf, he, hk, hs, now, K_WAKE, e >> 1, 0)
+            _push_now(qk, hs, K_WAKE, e >> 1, 0)
 
 
 @kernel
@@ -136,17 +172,17 @@ def _sending(bi, bc, bm, bo, s):
 
 @kernel
 def _full(hf, hs, ev):
-    """Too little room left in the heap for what one more kernel step may schedule."""
-    return hf.shape[0] - hs[SIZE] < ev.shape[0] + 4
+    """Too little room left in the queue for what one more kernel step may schedule."""
+    return hf.shape[0] - hs[SIZE] - hs[Q_LEN] < ev.shape[0] + 4
 
 
 @kernel
 def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, bi, bc, bm, bo, sn, hf, he, hk,
-            hs, done, finished, started, frames, timesteps, window, inputs, size, port, now):
+            qk, hs, done, finished, started, frames, timesteps, window, inputs, size, port, now):
     """Run the chip from ``now`` until a node needs Python or nothing is left; returns (what,
     node, channel, now): END; STAGE (core ``node`` has received its frame: integrate, fire,
     emit, set SENDING, then continue with SEND_FRAME); PORT_FRAME (the port's next frame: its
-    events, then SEND_FRAME); GROW_RING (grow ``channel``'s ring); GROW_HEAP. After the last
+    events, then SEND_FRAME); GROW_RING (grow ``channel``'s ring); GROW_QUEUE. After the last
     two, calling again continues where it stopped.
 
     What each node sends (Port.packing, written by Python into its own rows of the buffers):
@@ -171,10 +207,8 @@ def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, bi, bc, bm, bo, sn
                     continue
                 else:
                     what = RECEIVE
-            elif hs[SIZE] > 0:
-                k = _pop(hf, he, hk, hs)
-                now = hf[k]
-                kind, x, gen = hk[k, 0], hk[k, 1], hk[k, 2]
+            else:
+                now, kind, x, gen = _next(hf, he, hk, qk, hs, now)
                 if kind == K_WAKE:
                     node, what = x, RECEIVE_MORE
                 elif kind == K_CREDIT:
@@ -183,14 +217,14 @@ def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, bi, bc, bm, bo, sn
                     if sn[x, WAKE] == gen:
                         sn[x, WAKE] = -1
                         ni[x, WAITING] = 0
-                        _push(hf, he, hk, hs, now, K_WAKE, x, 0)
+                        _push_now(qk, hs, K_WAKE, x, 0)
                     continue
+                elif kind == K_NONE:
+                    return END, -1, -1, now
                 elif sn[port, PHASE] == INPUT_WAIT and sn[port, INPUT] - window == x:
                     node, what = port, INPUT_READY  # the input the port waited for finished
                 else:
                     continue
-            else:
-                return END, -1, -1, now
         # --- one node runs until it waits or needs Python ---------------------------------
         if what == NEXT_INPUT or what == INPUT_READY:  # the port: its next input, once the
             b = sn[node, INPUT] + (1 if what == NEXT_INPUT else 0)  # window has room for it
@@ -214,14 +248,14 @@ def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, bi, bc, bm, bo, sn
             if ni[node, OUT_HI] > ni[node, OUT_LO]:
                 if _full(hf, hs, ev):
                     hs[CONT_NODE], hs[CONT_WHAT] = node, what
-                    return GROW_HEAP, node, -1, now
+                    return GROW_QUEUE, node, -1, now
                 idx, cum, messages = _sending(bi, bc, bm, bo, node)
                 code, c, count, first = send_step(
                     nf, ni, ch, pq, pt, links, lf, li, lb, idx, cum, messages, route, ev, node,
                     sn[node, FRAME], sn[node, FRAME] % timesteps, size,
                     1 if what == SEND_FRAME else 0)
                 if count:
-                    _trigger(ev, sn, hf, he, hk, hs, now)
+                    _trigger(ev, sn, qk, hs)
                 if code == GROW:
                     hs[CONT_NODE], hs[CONT_WHAT] = node, SEND_MORE
                     return GROW_RING, node, c, now
@@ -244,24 +278,28 @@ def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, bi, bc, bm, bo, sn
         # a core receives its frame (RECEIVE starts it, RECEIVE_MORE resumes after a wait)
         if _full(hf, hs, ev):
             hs[CONT_NODE], hs[CONT_WHAT] = node, what
-            return GROW_HEAP, node, -1, now
+            return GROW_QUEUE, node, -1, now
         code, until, count, first = receive_step(nf, ni, ch, pq, pt, links, ev, node,
                                                  sn[node, FRAME], now,
                                                  1 if what == RECEIVE_MORE else 0)
         if count:
-            _trigger(ev, sn, hf, he, hk, hs, now)
+            _trigger(ev, sn, qk, hs)
         if code == DONE:
             return STAGE, node, -1, now
         sn[node, GEN] += 1
         sn[node, WAKE] = sn[node, GEN]
         if until < INF:
-            _push(hf, he, hk, hs, now + max(0.0, until - now), K_TIMEOUT, node, sn[node, GEN])
+            at = now + max(0.0, until - now)
+            if at == now:
+                _push_now(qk, hs, K_TIMEOUT, node, sn[node, GEN])
+            else:
+                _push(hf, he, hk, hs, at, K_TIMEOUT, node, sn[node, GEN])
         node = -1
 
 
 @kernel
-def input_done(hf, he, hk, hs, done, b, now):
+def input_done(qk, hs, done, b):
     """The output layer finished input ``b``: its SimPy event succeeds now (the port, if it
     waits for it, resumes when the event comes up)."""
     done[b] = 1
-    _push(hf, he, hk, hs, now, K_INPUT, b, 0)
+    _push_now(qk, hs, K_INPUT, b, 0)
