@@ -92,6 +92,7 @@ class Chip:
         ch[:, [noc.NEXT, noc.PREV]] = -1
         for i, (mine_in, mine_out) in enumerate(zip(ins, outs)):
             self.ni[i, noc.IN_LO] = len(links)
+            ch[mine_in, noc.IN_POS] = len(links) + np.arange(len(mine_in))
             links.extend(mine_in)
             self.ni[i, noc.IN_HI] = self.ni[i, noc.OUT_LO] = len(links)
             links.extend(mine_out)

@@ -79,12 +79,12 @@ def grow_queue(hf, he, hk, qk, hs):
             np.concatenate([hk, np.zeros((n, 3), np.int64)]), qk)
 
 
-@kernel
+@kernel(refcounts=False)
 def _before(hf, he, a, b):
     return hf[a] < hf[b] or (hf[a] == hf[b] and he[a] < he[b])
 
 
-@kernel
+@kernel(refcounts=False)
 def _swap(hf, he, hk, a, b):
     hf[a], hf[b] = hf[b], hf[a]
     he[a], he[b] = he[b], he[a]
@@ -92,7 +92,7 @@ def _swap(hf, he, hk, a, b):
         hk[a, j], hk[b, j] = hk[b, j], hk[a, j]
 
 
-@kernel
+@kernel(refcounts=False)
 def _push(hf, he, hk, hs, time, kind, x, gen):
     """Schedule an event at ``time``, after every event already scheduled for that time."""
     i = hs[SIZE]
@@ -108,7 +108,7 @@ def _push(hf, he, hk, hs, time, kind, x, gen):
         i = parent
 
 
-@kernel
+@kernel(refcounts=False)
 def _push_now(qk, hs, kind, x, gen):
     """Schedule an event for now: after every event scheduled so far, in the ring."""
     k = (hs[Q_HEAD] + hs[Q_LEN]) % qk.shape[0]
@@ -116,7 +116,7 @@ def _push_now(qk, hs, kind, x, gen):
     hs[Q_LEN] += 1
 
 
-@kernel
+@kernel(refcounts=False)
 def _pop(hf, he, hk, hs):
     """Remove the first event; its fields are left in the heap's last row (returned)."""
     n = hs[SIZE] - 1
@@ -135,7 +135,7 @@ def _pop(hf, he, hk, hs):
         i = best
 
 
-@kernel
+@kernel(refcounts=False)
 def _next(hf, he, hk, qk, hs, now):
     """The next event: (its time, kind, x, wait id); K_NONE when none is left. The heap's events
     for now were scheduled before the ring's, so they come first."""
@@ -150,7 +150,7 @@ def _next(hf, he, hk, qk, hs, now):
     return now, K_NONE, -1, 0
 
 
-@kernel
+@kernel(refcounts=False)
 def _trigger(ev, sn, qk, hs):
     """The SimPy events the last step asked for, now, in order: wake a core, credit a sender."""
     for i in range(ev[0]):
@@ -162,7 +162,7 @@ def _trigger(ev, sn, qk, hs):
             _push_now(qk, hs, K_WAKE, e >> 1, 0)
 
 
-@kernel
+@kernel(refcounts=False)
 def _sending(bi, bc, bm, bo, s):
     """Node s's frame as send_step reads it: events, running taps, running message counts."""
     lo, n, c_lo, g, m_lo, split = bo[s, 0], bo[s, 1], bo[s, 2], bo[s, 3], bo[s, 4], bo[s, 5]
@@ -170,13 +170,13 @@ def _sending(bi, bc, bm, bo, s):
             bm[m_lo:m_lo + (n + 1 if split != 0 else 1)])
 
 
-@kernel
+@kernel(refcounts=False)
 def _full(hf, hs, ev):
     """Too little room left in the queue for what one more kernel step may schedule."""
     return hf.shape[0] - hs[SIZE] - hs[Q_LEN] < ev.shape[0] + 4
 
 
-@kernel
+@kernel(refcounts=False)
 def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, bi, bc, bm, bo, sn, hf, he, hk,
             qk, hs, done, finished, started, frames, timesteps, window, inputs, size, port, now):
     """Run the chip from ``now`` until a node needs Python or nothing is left; returns (what,
@@ -297,7 +297,7 @@ def advance(nf, ni, ch, pq, pt, links, lf, li, lb, route, ev, bi, bc, bm, bo, sn
         node = -1
 
 
-@kernel
+@kernel(refcounts=False)
 def input_done(qk, hs, done, b):
     """The output layer finished input ``b``: its SimPy event succeeds now (the port, if it
     waits for it, resumes when the event comes up)."""

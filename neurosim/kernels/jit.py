@@ -52,17 +52,26 @@ def code_folder() -> Path | None:
     return _folder
 
 
-def kernel(fn):
+def kernel(fn=None, *, refcounts: bool = True):
     """``numba.njit(**JIT)``, its compiled code kept in code_folder() (Numba picks the folder
     when the function is decorated; other code's Numba cache is left where it was). Where that
-    folder cannot be written, Numba falls back to its own places."""
+    folder cannot be written, Numba falls back to its own places.
+
+    ``refcounts=False`` (``@kernel(refcounts=False)``) compiles without Numba's reference
+    counting, for kernels that allocate nothing and only index, slice and reshape the arrays
+    they are given: each call of a helper otherwise adds and drops a reference to every array
+    it takes, two atomic operations apiece, which the event loop's many small steps paid more
+    for than for their own work."""
+    if fn is None:
+        return lambda f: kernel(f, refcounts=refcounts)
+    options = JIT if refcounts else dict(JIT, _nrt=False)
     folder = code_folder()
     if folder is None:
-        return numba.njit(**JIT)(fn)
+        return numba.njit(**options)(fn)
     previous = numba.config.CACHE_DIR
     numba.config.CACHE_DIR = str(folder)
     try:
-        return numba.njit(**JIT)(fn)
+        return numba.njit(**options)(fn)
     finally:
         numba.config.CACHE_DIR = previous
 

@@ -20,9 +20,11 @@ Tables (row = node or channel; the field names below index the columns):
     pq  (rows, PIECE_I) int64     ring rows: a piece (frame, events [start, stop), last, work,
                                   synapses) or, in a release ring, the events given back
     pt  (rows,) float64           ring rows: a piece's arrival, or a release's time
-    links (n,) int64              each node's input and output channel lists, each
-                                  channel's reach terms (REACH_FIELDS ints each) and route
-                                  (the NoC links its packets cross, in order)
+    links (n,) int64              each node's input and output channel lists (a core's
+                                  inputs still pending for its frame first, in no set
+                                  order; IN_POS: where a channel is), each channel's reach
+                                  terms (REACH_FIELDS ints each) and route (the NoC links
+                                  its packets cross, in order)
     lf  (links, LINK_F) float64   per NoC link (with link contention): its busy cycles and
                                   the waits it caused
     li  (links, LINK_I) int64     per NoC link: packets and payload bits it carried, and how
@@ -50,8 +52,8 @@ NODE_I = 21
 (OWNER, SENDER, DEPTH, RESERVED, LATENCY, HOPS, Q_OFF, Q_CAP, Q_HEAD, Q_LEN, R_OFF, R_CAP,
  R_HEAD, R_LEN, NEED, STALLED, IS_PENDING, IN_READY, NEXT, PREV, PER_EVENT, TERM_LO,
  TERM_HI, ROUTE_LO, ROUTE_HI, LINK_W, HEAD_BITS, FRAME_BITS, EVENT_BITS, RL_SPAN,
- RL_BASE, SPLIT) = range(32)
-CHAN_I = 32
+ RL_BASE, SPLIT, R_SUM, IN_POS) = range(34)
+CHAN_I = 34
 # NoC link columns: lf, li
 L_BUSY, L_WAIT = range(2)
 LINK_F = 2
@@ -70,7 +72,7 @@ DONE, WAIT, STALLED_SEND, GROW = 0, 1, 2, 3
 EV_WAKE, EV_CREDIT = 0, 1
 
 
-@kernel
+@kernel(refcounts=False)
 def _emit(ev, kind, x):
     """Ask for a SimPy event: ev[0] counts them, each is 2·x + kind (x a node or channel)."""
     n = ev[0]
@@ -78,7 +80,7 @@ def _emit(ev, kind, x):
     ev[0] = n + 1
 
 
-@kernel
+@kernel(refcounts=False)
 def _room_time(ch, pq, pt, c, events):
     """(True, the earliest time channel c has room for ``events``) from the releases known so
     far (later ones can only come later; 0 if it has room now), or (False, 0) if that needs
@@ -86,6 +88,8 @@ def _room_time(ch, pq, pt, c, events):
     free = ch[c, DEPTH] - ch[c, RESERVED]
     if free >= events:
         return True, 0.0
+    if free + ch[c, R_SUM] < events:  # not even with every release known so far
+        return False, 0.0
     off, cap, head = ch[c, R_OFF], ch[c, R_CAP], ch[c, R_HEAD]
     for i in range(ch[c, R_LEN]):
         k = off + (head + i) % cap
@@ -95,7 +99,7 @@ def _room_time(ch, pq, pt, c, events):
     return False, 0.0
 
 
-@kernel
+@kernel(refcounts=False)
 def _release(ch, pq, pt, ev, c, time, events):
     """The receiver is done with ``events`` of channel c at ``time``: their room comes back
     then; a sender stalled on c gets its credit once the room it needs is known."""
@@ -105,12 +109,13 @@ def _release(ch, pq, pt, ev, c, time, events):
     pt[k] = time
     pq[k, P_EVENTS] = events
     ch[c, R_LEN] += 1
+    ch[c, R_SUM] += events
     if ch[c, STALLED] != 0 and _room_time(ch, pq, pt, c, ch[c, NEED])[0]:
         ch[c, STALLED] = 0
         _emit(ev, EV_CREDIT, c)
 
 
-@kernel
+@kernel(refcounts=False)
 def _pop_releases(ni, ch, pq, pt, c, time):
     """Room released by ``time`` is free again for the sender (and leaves the FIFO's occupancy)."""
     owner = ch[c, OWNER]
@@ -121,11 +126,12 @@ def _pop_releases(ni, ch, pq, pt, c, time):
         n = pq[k, P_EVENTS]
         ch[c, R_HEAD] = (ch[c, R_HEAD] + 1) % ch[c, R_CAP]
         ch[c, R_LEN] -= 1
+        ch[c, R_SUM] -= n
         ch[c, RESERVED] -= n
         ni[owner, OCCUPIED] -= n
 
 
-@kernel
+@kernel(refcounts=False)
 def _unready(ni, ch, r, c):
     prev, nxt = ch[c, PREV], ch[c, NEXT]
     if prev >= 0:
@@ -139,7 +145,7 @@ def _unready(ni, ch, r, c):
     ch[c, IN_READY] = 0
 
 
-@kernel
+@kernel(refcounts=False)
 def _reach(links, ch, idx, cum, c, start, stop):
     """Synapses that events [start, stop) of the frame visit at channel c's core: per reach term,
     taps × the core's channels (conv), the core's outputs per event (linear), or the events
@@ -162,7 +168,7 @@ def _reach(links, ch, idx, cum, c, start, stop):
     return syn
 
 
-@kernel
+@kernel(refcounts=False)
 def _push(ni, ch, pq, pt, links, idx, cum, ev, c, frame, start, stop, last, time, delay):
     """Put a piece into channel c (room checked) at ``time``: it arrives ``latency`` (plus the
     ``delay`` its packet queued on busy links) later; the
@@ -197,7 +203,7 @@ def _push(ni, ch, pq, pt, links, idx, cum, ev, c, frame, start, stop, last, time
         _emit(ev, EV_WAKE, owner)
 
 
-@kernel
+@kernel(refcounts=False)
 def _earliest_send(nf, ni, s, now):
     """No piece node s pushes from now on leaves before this: its clock (never behind SimPy's
     while it runs), plus, for a core still receiving its frame, the fire stage and one packet."""
@@ -208,8 +214,16 @@ def _earliest_send(nf, ni, s, now):
     return start + ni[s, FIRE_CYCLES] + ni[s, PER_PACKET]
 
 
-@kernel
-def _serve(nf, ni, ch, pq, pt, ev, r, c, frame, until):
+@kernel(refcounts=False)
+def _swap_in(ch, links, a, b):
+    """Swap places a and b of a core's list of input channels (their IN_POS follow)."""
+    ca, cb = links[a], links[b]
+    links[a], links[b] = cb, ca
+    ch[ca, IN_POS], ch[cb, IN_POS] = b, a
+
+
+@kernel(refcounts=False)
+def _serve(nf, ni, ch, pq, pt, links, ev, r, c, frame, until):
     """Channel c's queued pieces of ``frame`` that arrive by ``until`` (at least one), in order:
     each is served no earlier than it arrives, and its room comes back when it is done."""
     clock, busy = nf[r, CLOCK], nf[r, BUSY]
@@ -235,12 +249,13 @@ def _serve(nf, ni, ch, pq, pt, ev, r, c, frame, until):
         _unready(ni, ch, r, c)
     nf[r, CLOCK] = clock
     nf[r, BUSY] = busy
-    if last != 0:
+    if last != 0:  # c has delivered its frame: out of the pending part at the list's front
         ch[c, IS_PENDING] = 0
         ni[r, PENDING] -= 1
+        _swap_in(ch, links, ch[c, IN_POS], ni[r, IN_LO] + ni[r, PENDING])
 
 
-@kernel
+@kernel(refcounts=False)
 def receive_step(nf, ni, ch, pq, pt, links, ev, r, frame, now, resume):
     """Core r serves pieces of ``frame`` until every source has delivered its last one (DONE) or
     it must wait (WAIT, until when at most; inf: for a push); then how many SimPy events it asks
@@ -267,7 +282,7 @@ def receive_step(nf, ni, ch, pq, pt, links, ev, r, frame, now, resume):
             nxt = ch[c, NEXT]
             k = ch[c, Q_OFF] + ch[c, Q_HEAD]
             if pq[k, P_FRAME] == frame and pt[k] <= nf[r, CLOCK]:
-                _serve(nf, ni, ch, pq, pt, ev, r, c, frame, nf[r, CLOCK])
+                _serve(nf, ni, ch, pq, pt, links, ev, r, c, frame, nf[r, CLOCK])
                 served = True
             c = nxt
         if served:
@@ -286,19 +301,21 @@ def receive_step(nf, ni, ch, pq, pt, links, ev, r, frame, now, resume):
             ni[r, WAITING] = 1
             return WAIT, INF, ev[0], ev[1]
         bound = second_at
-        for i in range(ni[r, IN_LO], ni[r, IN_HI]):
-            c = links[i]
-            if ch[c, IS_PENDING] != 0 and ch[c, Q_LEN] == 0:
+        lo = ni[r, IN_LO]
+        for i in range(lo, lo + ni[r, PENDING]):  # the pending channels (any order: the
+            c = links[i]  # answer is the same), the last one that made the core wait first
+            if ch[c, Q_LEN] == 0:
                 sent = _earliest_send(nf, ni, ch[c, SENDER], now) + ch[c, LATENCY]
                 if sent < first_at:
+                    _swap_in(ch, links, i, lo)
                     ni[r, WAITING] = 1
                     return WAIT, first_at, ev[0], ev[1]
                 bound = min(bound, sent)
-        _serve(nf, ni, ch, pq, pt, ev, r, first, frame, bound)
+        _serve(nf, ni, ch, pq, pt, links, ev, r, first, frame, bound)
     return DONE, 0.0, ev[0], ev[1]
 
 
-@kernel
+@kernel(refcounts=False)
 def _packet_bits(ch, idx, messages, c, a, e, k):
     """Payload bits of packet k (events [a, e) of the frame) on channel c, coded as noc.py
     counts them: the header, the frame's bitmap on its first packet, and per event its bits
@@ -317,7 +334,7 @@ def _packet_bits(ch, idx, messages, c, a, e, k):
     return bits + ch[c, EVENT_BITS] * words
 
 
-@kernel
+@kernel(refcounts=False)
 def _occupy(lf, li, lb, link, ready, cycles):
     """Link ``link`` carries a packet whose head reaches it at ``ready`` for ``cycles``: in the
     first gap of its busy intervals that starts no earlier and is long enough (the packets that
@@ -361,7 +378,7 @@ def _occupy(lf, li, lb, link, ready, cycles):
     return start
 
 
-@kernel
+@kernel(refcounts=False)
 def _traverse(ch, lf, li, lb, links, c, time, bits):
     """A packet of ``bits`` leaving at ``time`` into channel c takes the links of its route in
     order, each busy for ⌈bits / link width⌉ cycles, waiting where one is busy, its head moving
@@ -381,7 +398,7 @@ def _traverse(ch, lf, li, lb, links, c, time, bits):
     return first, ready
 
 
-@kernel
+@kernel(refcounts=False)
 def send_step(nf, ni, ch, pq, pt, links, lf, li, lb, idx, cum, messages, route, ev, s, frame,
               t, size, start):
     """Node s cuts ``frame``'s events ``idx`` into packets of ``size`` and pushes each, in order,
