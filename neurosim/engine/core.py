@@ -152,7 +152,10 @@ class SharedSynapses:
                     visits += v
                     levels += lv
             entry = self.banks[frame] = [acc, visits // self.channels, levels // self.channels, 0]
-        kernels.integrate(core.v, entry[0], self.shift, core.c0)
+        if core.integer:  # shapes checked at construction: the kernels directly
+            core.add(core.v, entry[0], self.shift, self.full.half, core.c0)
+        else:
+            core.add(core.v, entry[0], core.c0)
         entry[3] += 1
         if entry[3] == self.cores:
             del self.banks[frame]

@@ -38,7 +38,7 @@ class Outbox:
 
     def put(self, node, idx, val) -> None:
         """Node's frame (idx, val): its events, running taps and message counts in its rows."""
-        lo, _, c_lo, g, m_lo, split = (int(x) for x in self.bo[node.index])
+        lo, _, c_lo, g, m_lo, split = self.bo[node.index].tolist()
         n = len(idx)
         self.bo[node.index, 1] = n
         self.bi[lo:lo + n] = idx

@@ -95,24 +95,19 @@ def _fire(v, bias, has_bias, theta, shift, levels, lo, hi, saturate, mode, reset
                 x = vr[k]
                 if has_bias:
                     x += bias[k]
-                if saturate:
-                    if x < lo:
-                        x = lo
-                        saturations += 1
-                    elif x > hi:
-                        x = hi
-                        saturations += 1
+                if saturate:  # without branches: which neurons saturate is data
+                    saturations += (x < lo) | (x > hi)
+                    x = min(max(x, lo), hi)
                 if mode == 0:  # spiking: z = clip(⌊v/θ⌋, 0, N), then reset
+                    if x < theta:  # ⌊x/θ⌋ ≤ 0 (exactly, for integers and floats alike):
+                        zr[k] = 0  # most neurons: level 0, nothing to reset, no division
+                        vr[k] = x
+                        continue
                     if shift >= 0:  # θ = 2^shift: the floor division is an arithmetic shift
                         q = int(x) >> shift
-                    elif x < theta:  # ⌊x/θ⌋ ≤ 0 (exactly, for integers and floats alike):
-                        q = 0  # most neurons, spared a 64-bit division
                     else:
                         q = x // theta
-                    if q < 0:
-                        q = 0
-                    elif q > levels:
-                        q = levels
+                    q = min(max(q, 0), levels)
                     level = int(q)
                     zr[k] = level
                     if level != 0:
