@@ -89,6 +89,21 @@ def test_a_queue_that_grows_keeps_its_order(monkeypatch):
     assert list(qk[:4, 1]) == [10, 11, 12, 13]
 
 
+def test_the_loop_kernels_keep_no_reference_counts():
+    """The event loop's kernels are compiled without Numba's reference counting (each helper
+    call would add and drop a reference to every array it takes: more time than its work);
+    the kernels that allocate keep it."""
+    import numba
+
+    from neurosim.kernels import events, noc, synapses
+
+    for module in (events, noc):
+        jitted = [f for f in vars(module).values()
+                  if isinstance(f, numba.core.registry.CPUDispatcher)]
+        assert jitted and all(f.targetoptions.get("_nrt") is False for f in jitted), module
+    assert "_nrt" not in synapses._conv_scatter.targetoptions
+
+
 def test_no_inputs_and_an_unknown_scheduler():
     g = small_convnet(levels=2, timesteps=1, channels=(2, 2), input_shape=(1, 8, 8), hidden=4)
     net = compile_graph(g)
