@@ -110,7 +110,8 @@ def _release(ch, pq, pt, ev, c, time, events):
     pq[k, P_EVENTS] = events
     ch[c, R_LEN] += 1
     ch[c, R_SUM] += events
-    if ch[c, STALLED] != 0 and _room_time(ch, pq, pt, c, ch[c, NEED])[0]:
+    # _room_time would find the room once the releases known so far add up to it
+    if ch[c, STALLED] != 0 and ch[c, DEPTH] - ch[c, RESERVED] + ch[c, R_SUM] >= ch[c, NEED]:
         ch[c, STALLED] = 0
         _emit(ev, EV_CREDIT, c)
 
