@@ -152,10 +152,7 @@ class SharedSynapses:
                     visits += v
                     levels += lv
             entry = self.banks[frame] = [acc, visits // self.channels, levels // self.channels, 0]
-        if core.integer:  # shapes checked at construction: the kernels directly
-            core.add(core.v, entry[0], self.shift, self.full.half, core.c0)
-        else:
-            core.add(core.v, entry[0], core.c0)
+        core.add(entry[0], self.shift, self.full.half, core.c0)
         entry[3] += 1
         if entry[3] == self.cores:
             del self.banks[frame]
@@ -317,7 +314,6 @@ class Core(Port):
         self.gathered = (np.empty(self.out.size, np.int32), np.empty(self.out.size, np.int32))
         self.emitted = (0, 0)  # events and level sum the fire stage gathered
         self.leaks = layer.spec.stateless or layer.spec.kind == "lif"
-        self.add = kernels._integrate_int if self.integer else kernels._integrate_float
         self.shared = shared or {}  # projection index → SharedSynapses (split layers)
         self.synapses = [None if j in self.shared else
                          Synapses(p, layer, self.c0, self.c1, self.integer,
@@ -411,10 +407,7 @@ class Core(Port):
                         v, lv = s.scatter(idx, val)
                         visits += v
                         levels += lv
-                if self.integer:
-                    self.add(self.v, s.acc, s.shift, s.half, 0)
-                else:
-                    self.add(self.v, s.acc, 0)
+                self.add(s.acc, s.shift, s.half, 0)
             tally = raw[j]
             tally[0] += stream.events(frame)
             tally[1] += visits
@@ -427,6 +420,14 @@ class Core(Port):
             raise EngineError(f"core {self.index} ({self.layer.name}), frame {frame}: the pieces "
                               f"served were timed for {timed} synapse visits but the kernels "
                               f"visited {counted}", "engine")
+
+    def add(self, acc, shift: int, half, offset: int) -> None:
+        """v += acc's channels [offset, offset + C), shifted and rounded in integer mode
+        (kernels.integrate without its checks: the shapes were checked at construction)."""
+        if self.integer:
+            kernels._integrate_int(self.v, acc, shift, half, offset)
+        else:
+            kernels._integrate_float(self.v, acc, offset)
 
     def fire(self, frame: int) -> None:
         """Bias, saturation, levels and reset for every neuron of the core, then the levels

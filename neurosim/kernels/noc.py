@@ -50,10 +50,10 @@ NODE_F = 5
 NODE_I = 21
 # channel columns: ch
 (OWNER, SENDER, DEPTH, RESERVED, LATENCY, HOPS, Q_OFF, Q_CAP, Q_HEAD, Q_LEN, R_OFF, R_CAP,
- R_HEAD, R_LEN, NEED, STALLED, IS_PENDING, IN_READY, NEXT, PREV, PER_EVENT, TERM_LO,
- TERM_HI, ROUTE_LO, ROUTE_HI, LINK_W, HEAD_BITS, FRAME_BITS, EVENT_BITS, RL_SPAN,
- RL_BASE, SPLIT, R_SUM, IN_POS) = range(34)
-CHAN_I = 34
+ R_HEAD, R_LEN, NEED, STALLED, IN_READY, NEXT, PREV, PER_EVENT, TERM_LO, TERM_HI,
+ ROUTE_LO, ROUTE_HI, LINK_W, HEAD_BITS, FRAME_BITS, EVENT_BITS, RL_SPAN, RL_BASE, SPLIT,
+ R_SUM, IN_POS) = range(33)
+CHAN_I = 33
 # NoC link columns: lf, li
 L_BUSY, L_WAIT = range(2)
 LINK_F = 2
@@ -81,6 +81,12 @@ def _emit(ev, kind, x):
 
 
 @kernel(refcounts=False)
+def _room_known(ch, c, events):
+    """Whether channel c has room for ``events`` once the releases known so far come back."""
+    return ch[c, DEPTH] - ch[c, RESERVED] + ch[c, R_SUM] >= events
+
+
+@kernel(refcounts=False)
 def _room_time(ch, pq, pt, c, events):
     """(True, the earliest time channel c has room for ``events``) from the releases known so
     far (later ones can only come later; 0 if it has room now), or (False, 0) if that needs
@@ -88,7 +94,7 @@ def _room_time(ch, pq, pt, c, events):
     free = ch[c, DEPTH] - ch[c, RESERVED]
     if free >= events:
         return True, 0.0
-    if free + ch[c, R_SUM] < events:  # not even with every release known so far
+    if not _room_known(ch, c, events):
         return False, 0.0
     off, cap, head = ch[c, R_OFF], ch[c, R_CAP], ch[c, R_HEAD]
     for i in range(ch[c, R_LEN]):
@@ -110,8 +116,7 @@ def _release(ch, pq, pt, ev, c, time, events):
     pq[k, P_EVENTS] = events
     ch[c, R_LEN] += 1
     ch[c, R_SUM] += events
-    # _room_time would find the room once the releases known so far add up to it
-    if ch[c, STALLED] != 0 and ch[c, DEPTH] - ch[c, RESERVED] + ch[c, R_SUM] >= ch[c, NEED]:
+    if ch[c, STALLED] != 0 and _room_known(ch, c, ch[c, NEED]):
         ch[c, STALLED] = 0
         _emit(ev, EV_CREDIT, c)
 
@@ -251,7 +256,6 @@ def _serve(nf, ni, ch, pq, pt, links, ev, r, c, frame, until):
     nf[r, CLOCK] = clock
     nf[r, BUSY] = busy
     if last != 0:  # c has delivered its frame: out of the pending part at the list's front
-        ch[c, IS_PENDING] = 0
         ni[r, PENDING] -= 1
         _swap_in(ch, links, ch[c, IN_POS], ni[r, IN_LO] + ni[r, PENDING])
 
@@ -271,8 +275,6 @@ def receive_step(nf, ni, ch, pq, pt, links, ev, r, frame, now, resume):
         ni[r, FRAME] = frame
         ni[r, SENDING] = 0
         ni[r, TIMED] = 0
-        for i in range(ni[r, IN_LO], ni[r, IN_HI]):
-            ch[links[i], IS_PENDING] = 1
         ni[r, PENDING] = ni[r, IN_HI] - ni[r, IN_LO]
     elif now > nf[r, CLOCK]:
         nf[r, CLOCK] = now
